@@ -1,0 +1,90 @@
+# One GNU Makefile for the three roles, the shared library and the tests.
+# `make` builds build/{register,gateway,business}; `make test` runs every test;
+# `make test-asan` runs the same suite under ASan + UBSan in build-asan/.
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libwebsockets msgpack jansson inih libcrypto
+CPPFLAGS += -Ishared -Itests/support -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wshadow -MMD -MP
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+TEST_LDLIBS := $(LDLIBS) $(shell pkg-config --libs cunit 2>/dev/null)
+
+# Debian 12 packages the build, the tests and `make run` need.
+DEB_PKGS := build-essential pkg-config libwebsockets-dev libmsgpack-dev \
+            libsqlite3-dev libcunit1-dev libjansson-dev libinih-dev libssl-dev \
+            python3
+
+SHARED_SRC := $(wildcard shared/*.c)
+SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
+SHARED_LIB := $(BUILD)/libgwshared.a
+
+ROLES := register gateway business
+ROLE_BINS := $(ROLES:%=$(BUILD)/%)
+
+SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/support/*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/test_*.c))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+FIXTURES ?= $(abspath ../shared/fixtures/gateway-protocol)
+
+.PHONY: all deps test test-asan run clean fuzz
+all: $(ROLE_BINS)
+
+# A no-op when every package is present; apt-get only when one is missing.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(SHARED_LIB): $(SHARED_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+# Each role: every .c in its folder, linked against the shared library.
+define ROLE_template
+$(BUILD)/$(1): $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard $(1)/*.c)) $(SHARED_LIB)
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach r,$(ROLES),$(eval $(call ROLE_template,$(r))))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(SUPPORT_OBJ) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(SUPPORT_OBJ) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS)
+
+test: deps
+	$(MAKE) --no-print-directory all $(UNIT_BINS) $(INTEG_BINS)
+	GW_FIXTURES=$(FIXTURES) GW_BIN=$(abspath $(BUILD)) tests/run-all.sh $(UNIT_BINS) $(INTEG_BINS)
+
+test-asan: deps
+	$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" test
+
+# libFuzzer harnesses (clang); each runs for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $$f $(SHARED_SRC) -o $(BUILD)/fuzz/$$n $(LDLIBS) || exit 1; \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 >/dev/null 2>$(BUILD)/fuzz/$$n.log || { tail -30 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+	  tail -1 $(BUILD)/fuzz/$$n.log; done
+
+run: deps all
+	deploy/run-local.sh $(abspath $(BUILD))
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,422 @@
+/* register: the directory of gateway addresses (GatewayWorker's Register).
+ *
+ * Socket layer only: accept, read lines, write, time out silent peers; the
+ * protocol decisions live in registry.c. One process, one epoll loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "ev.h"
+#include "log.h"
+#include "proc.h"
+#include "regmsg.h"
+#include "registry.h"
+#include "sock.h"
+
+/* A worker that does not read its broadcasts is cut off past this much
+ * queued output instead of growing our memory. */
+#define REG_MAX_OUTPUT (4u << 20)
+
+struct register_cfg {
+    struct cfg_common common;
+    struct netaddr_listen listen;
+    char *secretKey;
+    long authTimeout;
+    long maxLineLength;
+};
+
+#define OFF(f) offsetof(struct register_cfg, f)
+static const struct cfg_opt register_opts[] = {
+    {"listen", CFG_LISTEN, OFF(listen), "text://127.0.0.1:1236", 0, 0,
+     "where gateways and workers reach the register (the Text protocol)"},
+    {"secretKey", CFG_STR, OFF(secretKey), "", 0, 0, "shared key gateways and workers must present"},
+    {"authTimeout", CFG_INT, OFF(authTimeout), "10", 1, 3600,
+     "seconds a new connection has to send gateway_connect or worker_connect"},
+    {"maxLineLength", CFG_INT, OFF(maxLineLength), "65536", 256, 10485760,
+     "longest accepted line in bytes; a longer one closes the connection"},
+    {NULL, 0, 0, NULL, 0, 0, NULL},
+};
+
+struct reg_conn {
+    struct reg_peer peer; /* first: registry callbacks get &conn->peer */
+    int fd;
+    struct buf in, out;
+    int64_t auth_deadline;
+    struct reg_conn *auth_prev, *auth_next; /* FIFO of peers still to authenticate */
+    unsigned in_auth_list : 1, close_after_flush : 1, dead : 1;
+    unsigned armed; /* the ev mask currently registered */
+    struct reg_conn *dead_next;
+    struct reg_server *server;
+};
+
+struct reg_server {
+    struct register_cfg *cfg;
+    struct ev_loop *loop;
+    struct registry reg;
+    int lfd;
+    size_t nconns;
+    uint64_t total_accepted;
+    time_t started;
+    struct reg_conn *auth_head, *auth_tail;
+    struct reg_conn *dead; /* closed this iteration, freed before sleeping */
+    int graceful;
+    int64_t graceful_deadline;
+};
+
+
+static void auth_unlink(struct reg_server *s, struct reg_conn *c)
+{
+    if (!c->in_auth_list)
+        return;
+    if (c->auth_prev)
+        c->auth_prev->auth_next = c->auth_next;
+    else
+        s->auth_head = c->auth_next;
+    if (c->auth_next)
+        c->auth_next->auth_prev = c->auth_prev;
+    else
+        s->auth_tail = c->auth_prev;
+    c->in_auth_list = 0;
+}
+
+/* Closes now; the struct itself is freed before the loop sleeps, so callers
+ * up the stack may still look at it. */
+static void conn_kill(struct reg_server *s, struct reg_conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = 1;
+    auth_unlink(s, c);
+    registry_on_close(&s->reg, &c->peer);
+    ev_del(s->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    c->dead_next = s->dead;
+    s->dead = c;
+    s->nconns--;
+}
+
+static void conn_flush(struct reg_server *s, struct reg_conn *c)
+{
+    while (buf_avail(&c->out) > 0) {
+        ssize_t w = write(c->fd, buf_head(&c->out), buf_avail(&c->out));
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            log_info("write to %s:%u failed: %s; closing", c->peer.ip, c->peer.port, strerror(errno));
+            conn_kill(s, c);
+            return;
+        }
+        buf_consume(&c->out, (size_t)w);
+    }
+    int want = buf_avail(&c->out) > 0;
+    if (!want && c->close_after_flush) {
+        conn_kill(s, c);
+        return;
+    }
+    /* A closing peer is not read any more: its input would only be dropped. */
+    unsigned mask = (c->close_after_flush ? 0 : EV_READ) | (want ? EV_WRITE : 0);
+    if (mask != c->armed) {
+        ev_mod(s->loop, c->fd, mask);
+        c->armed = mask;
+    }
+}
+
+static void op_send(void *ctx, struct reg_peer *p, const uint8_t *data, size_t len)
+{
+    struct reg_server *s = ctx;
+    struct reg_conn *c = (struct reg_conn *)p;
+    if (c->dead || c->close_after_flush)
+        return;
+    if (buf_avail(&c->out) + len > REG_MAX_OUTPUT) {
+        log_warn("%s:%u does not read its messages (%zu bytes queued); closing", p->ip, p->port,
+                 buf_avail(&c->out));
+        conn_kill(s, c);
+        return;
+    }
+    if (buf_append(&c->out, data, len) < 0) {
+        log_error("out of memory queueing to %s:%u; closing", p->ip, p->port);
+        conn_kill(s, c);
+        return;
+    }
+    conn_flush(s, c);
+}
+
+static void op_close(void *ctx, struct reg_peer *p)
+{
+    struct reg_server *s = ctx;
+    struct reg_conn *c = (struct reg_conn *)p;
+    c->close_after_flush = 1;
+    conn_flush(s, c);
+}
+
+static void conn_read(struct reg_server *s, struct reg_conn *c)
+{
+    size_t max = (size_t)s->cfg->maxLineLength;
+    for (;;) {
+        uint8_t *dst = buf_reserve(&c->in, 4096);
+        if (!dst) {
+            conn_kill(s, c);
+            return;
+        }
+        ssize_t r = read(c->fd, dst, 4096);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return;
+        if (r <= 0) {
+            if (r < 0)
+                log_info("read from %s:%u failed: %s", c->peer.ip, c->peer.port, strerror(errno));
+            conn_kill(s, c);
+            return;
+        }
+        buf_commit(&c->in, (size_t)r);
+        size_t line_len, used;
+        int rc;
+        while (!c->dead && !c->peer.closing &&
+               (rc = regmsg_next_line(buf_head(&c->in), buf_avail(&c->in), max, &line_len, &used)) == REGMSG_OK) {
+            /* Copy the line out: handlers may queue output, never input, but
+             * the registry must not depend on our buffer's lifetime. */
+            registry_on_line(&s->reg, &c->peer, (const char *)buf_head(&c->in), line_len);
+            if (c->dead)
+                return;
+            buf_consume(&c->in, used);
+            if (c->peer.authed)
+                auth_unlink(s, c);
+        }
+        if (c->dead || c->peer.closing)
+            return;
+        if (rc == REGMSG_ERROR) {
+            log_warn("%s:%u sent a line longer than %zu bytes; closing", c->peer.ip, c->peer.port, max);
+            conn_kill(s, c);
+            return;
+        }
+    }
+}
+
+static void on_conn_event(struct ev_loop *loop, int fd, unsigned events, void *data)
+{
+    (void)loop;
+    (void)fd;
+    struct reg_conn *c = data;
+    struct reg_server *s = c->server;
+    if (events & EV_WRITE)
+        conn_flush(s, c);
+    if (!c->dead && (events & EV_READ))
+        conn_read(s, c);
+}
+
+static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *data)
+{
+    (void)events;
+    struct reg_server *s = data;
+    for (int i = 0; i < 256; i++) {
+        char ip[48];
+        uint16_t port;
+        int cfd = sock_accept(fd, ip, sizeof ip, &port);
+        if (cfd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_error("accept failed: %s", strerror(errno));
+            return;
+        }
+        struct reg_conn *c = calloc(1, sizeof *c);
+        if (!c || ev_add(loop, cfd, EV_READ, on_conn_event, c) < 0) {
+            log_error("cannot take connection from %s:%u: out of memory", ip, port);
+            free(c);
+            close(cfd);
+            continue;
+        }
+        c->fd = cfd;
+        c->armed = EV_READ;
+        c->server = s;
+        snprintf(c->peer.ip, sizeof c->peer.ip, "%s", ip);
+        c->peer.port = port;
+        c->auth_deadline = ev_now_ms() + s->cfg->authTimeout * 1000;
+        c->auth_prev = s->auth_tail;
+        if (s->auth_tail)
+            s->auth_tail->auth_next = c;
+        else
+            s->auth_head = c;
+        s->auth_tail = c;
+        c->in_auth_list = 1;
+        s->nconns++;
+        s->total_accepted++;
+    }
+}
+
+/* Peers that have not authenticated in time, oldest first: one tick pops the
+ * expired head of a FIFO instead of a timer per connection. */
+static void on_auth_tick(struct ev_loop *loop, void *data)
+{
+    (void)loop;
+    struct reg_server *s = data;
+    int64_t now = ev_now_ms();
+    while (s->auth_head && s->auth_head->auth_deadline <= now) {
+        struct reg_conn *c = s->auth_head;
+        log_warn("register auth timeout (%s:%u): no gateway_connect or worker_connect within %ld s; closing",
+                 c->peer.ip, c->peer.port, s->cfg->authTimeout);
+        conn_kill(s, c);
+    }
+    if (s->graceful) {
+        int pending = 0;
+        /* Graceful stop: wait for queued output to drain, then leave. */
+        for (struct reg_peer *w = s->reg.wk_head; w; w = w->wk_next)
+            pending |= buf_avail(&((struct reg_conn *)w)->out) > 0;
+        if (!pending || now >= s->graceful_deadline)
+            ev_stop(s->loop);
+    }
+}
+
+static void free_dead(struct ev_loop *loop, void *data)
+{
+    (void)loop;
+    struct reg_server *s = data;
+    while (s->dead) {
+        struct reg_conn *c = s->dead;
+        s->dead = c->dead_next;
+        free(c);
+    }
+}
+
+static void write_status(struct reg_server *s)
+{
+    struct buf b = BUF_INIT;
+    char uptime[64], started[64];
+    proc_format_uptime((long long)(time(NULL) - s->started), uptime, sizeof uptime);
+    strftime(started, sizeof started, "%Y-%m-%d %H:%M:%S", localtime(&s->started));
+    buf_printf(&b,
+               "register  pid %d  listen %s://%s:%u\n"
+               "started   %s (uptime %s)\n"
+               "connections %zu (accepted %llu)  gateways %zu  workers %zu  awaiting auth %zu\n"
+               "broadcasts %llu\n",
+               (int)getpid(), s->cfg->listen.scheme, s->cfg->listen.host, s->cfg->listen.port, started, uptime,
+               s->nconns, (unsigned long long)s->total_accepted, s->reg.n_gateway_conns, s->reg.n_workers,
+               s->nconns - s->reg.n_gateway_conns - s->reg.n_workers, (unsigned long long)s->reg.broadcasts);
+    registry_describe(&s->reg, &b);
+    buf_append(&b, "", 1);
+    if (proc_write_status(&s->cfg->common, (const char *)buf_head(&b)) < 0)
+        log_warn("cannot write status file: %s", strerror(errno));
+    buf_free(&b);
+}
+
+static void on_signal(struct ev_loop *loop, int signo, void *data)
+{
+    struct reg_server *s = data;
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        log_info("stopping (signal %d)", signo);
+        ev_stop(loop);
+        break;
+    case SIGQUIT:
+        log_info("stopping gracefully: no new connections, flushing queued output");
+        if (s->lfd >= 0) {
+            ev_del(loop, s->lfd);
+            close(s->lfd);
+            s->lfd = -1;
+        }
+        s->graceful = 1;
+        s->graceful_deadline = ev_now_ms() + 5000;
+        break;
+    case SIGUSR1:
+        log_info("reload requested: the register keeps its state and connections (not reloadable)");
+        break;
+    case SIGUSR2:
+        write_status(s);
+        break;
+    }
+}
+
+static void *register_prepare(void *cfgp, char *err, size_t errlen)
+{
+    struct register_cfg *cfg = cfgp;
+    if (strcmp(cfg->listen.scheme, "text") != 0) {
+        snprintf(err, errlen, "listen: the register speaks the Text protocol; use text://ip:port, not %s://",
+                 cfg->listen.scheme);
+        return NULL;
+    }
+    struct reg_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->lfd = sock_listen(cfg->listen.host, cfg->listen.port, 0, 4096, err, errlen);
+    if (s->lfd < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int register_run(void *state)
+{
+    struct reg_server *s = state;
+    log_init("register", LOG_INFO);
+    s->started = time(NULL);
+    s->loop = ev_loop_new();
+    static const struct registry_ops ops = {op_send, op_close};
+    registry_init(&s->reg, s->cfg->secretKey, &ops, s);
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        ev_signal(s->loop, sigs[i], on_signal, s);
+    if (!s->loop || ev_add(s->loop, s->lfd, EV_READ, on_accept, s) < 0 ||
+        ev_every(s->loop, 250, on_auth_tick, s) < 0) {
+        log_error("cannot set up the event loop");
+        return 1;
+    }
+    ev_set_before_sleep(s->loop, free_dead, s);
+    if (!s->cfg->secretKey[0] && strncmp(s->cfg->listen.host, "127.", 4) != 0)
+        log_warn("secretKey is empty and %s is not a loopback address: anyone who reaches this port can "
+                 "register a gateway", s->cfg->listen.host);
+    log_info("listening on text://%s:%u (auth timeout %ld s, max line %ld bytes)", s->cfg->listen.host,
+             s->cfg->listen.port, s->cfg->authTimeout, s->cfg->maxLineLength);
+    int rc = ev_run(s->loop);
+    if (rc < 0)
+        log_error("event loop failed: %s", strerror(-rc));
+    log_info("stopped");
+    return rc < 0 ? 1 : 0;
+}
+
+static void register_destroy(void *state)
+{
+    struct reg_server *s = state;
+    if (s->loop) {
+        /* Every peer still open is closed; the registry forgets it. */
+        while (s->reg.gw_head || s->reg.wk_head || s->auth_head) {
+            struct reg_peer *p = s->reg.gw_head ? s->reg.gw_head : s->reg.wk_head;
+            conn_kill(s, p ? (struct reg_conn *)p : s->auth_head);
+        }
+        free_dead(s->loop, s);
+        ev_loop_free(s->loop);
+    }
+    if (s->lfd >= 0)
+        close(s->lfd);
+    free(s);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct proc_role role = {
+        .name = "register",
+        .summary = "GatewayWorker-compatible Register: tells business workers where every gateway is",
+        .opts = register_opts,
+        .cfg_size = sizeof(struct register_cfg),
+        .prepare = register_prepare,
+        .run = register_run,
+        .destroy = register_destroy,
+    };
+    log_init("register", LOG_INFO);
+    return proc_main(&role, argc, argv);
+}

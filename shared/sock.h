@@ -1,0 +1,19 @@
+/* sock: the few socket calls every role makes, with errors as text. */
+#ifndef GW_SOCK_H
+#define GW_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A non-blocking listening TCP socket on host:port (IPv4 or IPv6 literal).
+ * reuseport sets SO_REUSEPORT (gateway processes sharing the client port).
+ * Returns the fd, or -1 with "cannot listen on H:P: reason" in err. */
+int sock_listen(const char *host, uint16_t port, int reuseport, int backlog, char *err, size_t errlen);
+/* accept4 non-blocking + cloexec; fills the peer as text ("::ffff:" stripped). */
+int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port);
+/* Starts a non-blocking connect to ip:port; returns fd (connect may be in progress) or -1. */
+int sock_connect(const char *ip, uint16_t port);
+/* TCP keepalive with short probes, for long-lived internal links. */
+void sock_keepalive(int fd);
+
+#endif

@@ -1,0 +1,58 @@
+/* tu: test utilities shared by the unit and integration tests.
+ *
+ * Fixtures: the golden vectors live outside the repo, in
+ * $GW_FIXTURES (default ../shared/fixtures/gateway-protocol). */
+#ifndef GW_TU_H
+#define GW_TU_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Runs the registered CUnit suites in basic mode, appends "<name> <passed>
+ * <failed>" to $GW_TEST_COUNTS when set, returns the process exit status. */
+int tu_run(const char *name);
+
+/* Returns a malloc'd absolute path of a fixture file (caller frees). */
+char *tu_fixture_path(const char *file);
+/* Reads a whole file; caller frees. NULL on error. A NUL is appended (not counted). */
+uint8_t *tu_read_file(const char *path, size_t *len);
+/* Reads a fixture holding lowercase hex and returns the decoded bytes; caller frees. */
+uint8_t *tu_read_hex_fixture(const char *file, size_t *len);
+/* Decodes hex text into a malloc'd buffer; NULL on odd length or bad digit. */
+uint8_t *tu_hex_decode(const char *hex, size_t *len);
+/* index.json, parsed once (borrowed; lives until exit). */
+json_t *tu_fixture_index(void);
+/* The case named `name` in index.json (borrowed), or NULL. */
+json_t *tu_fixture_case(const char *name);
+
+/* ---- integration helpers (real processes, real sockets on loopback) ---- */
+
+/* Path of a built binary: $GW_BIN/<name> (GW_BIN defaults to ./build). Caller frees. */
+char *tu_bin_path(const char *name);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int tu_free_port(void);
+/* fork+exec argv (argv[0] is a path), stdout/stderr appended to logpath. Returns pid or -1. */
+pid_t tu_spawn(char *const argv[], const char *logpath);
+/* SIGTERM then wait (SIGKILL after timeout_ms). Returns the wait status or -1. */
+int tu_stop(pid_t pid, int timeout_ms);
+/* Connect to 127.0.0.1:port, retrying until timeout_ms. Returns fd or -1. */
+int tu_connect(int port, int timeout_ms);
+/* Write all bytes; 0 or -1. */
+int tu_write_all(int fd, const void *p, size_t n);
+/* Read one LF-terminated line into out (including the LF, NUL-terminated).
+ * Returns its length, 0 on EOF, -1 on timeout or error. Per-fd buffering is
+ * kept internally so several lines in one read are not lost. */
+ssize_t tu_read_line(int fd, char *out, size_t cap, int timeout_ms);
+/* Waits until the peer closes: 1 if EOF seen within timeout_ms (data before
+ * it is discarded), 0 otherwise. */
+int tu_wait_eof(int fd, int timeout_ms);
+/* Close fd and forget its buffered input. */
+void tu_close(int fd);
+/* 1 if the file's content contains needle within timeout_ms. */
+int tu_file_contains(const char *path, const char *needle, int timeout_ms);
+/* Milliseconds on a monotonic clock. */
+long long tu_now_ms(void);
+
+#endif
