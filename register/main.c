@@ -12,7 +12,7 @@
 
 #include "buf.h"
 #include "config.h"
-#include "ev.h"
+#include "loop.h"
 #include "log.h"
 #include "proc.h"
 #include "regmsg.h"
@@ -57,7 +57,7 @@ struct reg_conn {
 
 struct reg_server {
     struct register_cfg *cfg;
-    struct ev_loop *loop;
+    struct loop *loop;
     struct registry reg;
     int lfd;
     size_t nconns;
@@ -94,7 +94,7 @@ static void conn_kill(struct reg_server *s, struct reg_conn *c)
     c->dead = 1;
     auth_unlink(s, c);
     registry_on_close(&s->reg, &c->peer);
-    ev_del(s->loop, c->fd);
+    loop_del(s->loop, c->fd);
     close(c->fd);
     c->fd = -1;
     buf_free(&c->in);
@@ -125,9 +125,9 @@ static void conn_flush(struct reg_server *s, struct reg_conn *c)
         return;
     }
     /* A closing peer is not read any more: its input would only be dropped. */
-    unsigned mask = (c->close_after_flush ? 0 : EV_READ) | (want ? EV_WRITE : 0);
+    unsigned mask = (c->close_after_flush ? 0 : LOOP_READ) | (want ? LOOP_WRITE : 0);
     if (mask != c->armed) {
-        ev_mod(s->loop, c->fd, mask);
+        loop_mod(s->loop, c->fd, mask);
         c->armed = mask;
     }
 }
@@ -204,19 +204,19 @@ static void conn_read(struct reg_server *s, struct reg_conn *c)
     }
 }
 
-static void on_conn_event(struct ev_loop *loop, int fd, unsigned events, void *data)
+static void on_conn_event(struct loop *loop, int fd, unsigned events, void *data)
 {
     (void)loop;
     (void)fd;
     struct reg_conn *c = data;
     struct reg_server *s = c->server;
-    if (events & EV_WRITE)
+    if (events & LOOP_WRITE)
         conn_flush(s, c);
-    if (!c->dead && (events & EV_READ))
+    if (!c->dead && (events & LOOP_READ))
         conn_read(s, c);
 }
 
-static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *data)
+static void on_accept(struct loop *loop, int fd, unsigned events, void *data)
 {
     (void)events;
     struct reg_server *s = data;
@@ -230,18 +230,18 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *data)
             return;
         }
         struct reg_conn *c = calloc(1, sizeof *c);
-        if (!c || ev_add(loop, cfd, EV_READ, on_conn_event, c) < 0) {
+        if (!c || loop_add(loop, cfd, LOOP_READ, on_conn_event, c) < 0) {
             log_error("cannot take connection from %s:%u: out of memory", ip, port);
             free(c);
             close(cfd);
             continue;
         }
         c->fd = cfd;
-        c->armed = EV_READ;
+        c->armed = LOOP_READ;
         c->server = s;
         snprintf(c->peer.ip, sizeof c->peer.ip, "%s", ip);
         c->peer.port = port;
-        c->auth_deadline = ev_now_ms() + s->cfg->authTimeout * 1000;
+        c->auth_deadline = loop_now_ms() + s->cfg->authTimeout * 1000;
         c->auth_prev = s->auth_tail;
         if (s->auth_tail)
             s->auth_tail->auth_next = c;
@@ -256,11 +256,11 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *data)
 
 /* Peers that have not authenticated in time, oldest first: one tick pops the
  * expired head of a FIFO instead of a timer per connection. */
-static void on_auth_tick(struct ev_loop *loop, void *data)
+static void on_auth_tick(struct loop *loop, void *data)
 {
     (void)loop;
     struct reg_server *s = data;
-    int64_t now = ev_now_ms();
+    int64_t now = loop_now_ms();
     while (s->auth_head && s->auth_head->auth_deadline <= now) {
         struct reg_conn *c = s->auth_head;
         log_warn("register auth timeout (%s:%u): no gateway_connect or worker_connect within %ld s; closing",
@@ -273,11 +273,11 @@ static void on_auth_tick(struct ev_loop *loop, void *data)
         for (struct reg_peer *w = s->reg.wk_head; w; w = w->wk_next)
             pending |= buf_avail(&((struct reg_conn *)w)->out) > 0;
         if (!pending || now >= s->graceful_deadline)
-            ev_stop(s->loop);
+            loop_stop(s->loop);
     }
 }
 
-static void free_dead(struct ev_loop *loop, void *data)
+static void free_dead(struct loop *loop, void *data)
 {
     (void)loop;
     struct reg_server *s = data;
@@ -309,24 +309,24 @@ static void write_status(struct reg_server *s)
     buf_free(&b);
 }
 
-static void on_signal(struct ev_loop *loop, int signo, void *data)
+static void on_signal(struct loop *loop, int signo, void *data)
 {
     struct reg_server *s = data;
     switch (signo) {
     case SIGTERM:
     case SIGINT:
         log_info("stopping (signal %d)", signo);
-        ev_stop(loop);
+        loop_stop(loop);
         break;
     case SIGQUIT:
         log_info("stopping gracefully: no new connections, flushing queued output");
         if (s->lfd >= 0) {
-            ev_del(loop, s->lfd);
+            loop_del(loop, s->lfd);
             close(s->lfd);
             s->lfd = -1;
         }
         s->graceful = 1;
-        s->graceful_deadline = ev_now_ms() + 5000;
+        s->graceful_deadline = loop_now_ms() + 5000;
         break;
     case SIGUSR1:
         log_info("reload requested: the register keeps its state and connections (not reloadable)");
@@ -364,25 +364,25 @@ static int register_run(void *state)
     struct reg_server *s = state;
     log_init("register", LOG_INFO);
     s->started = time(NULL);
-    s->loop = ev_loop_new();
+    s->loop = loop_new();
     static const struct registry_ops ops = {op_send, op_close};
     registry_init(&s->reg, s->cfg->secretKey, &ops, s);
     int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
     signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        ev_signal(s->loop, sigs[i], on_signal, s);
-    if (!s->loop || ev_add(s->loop, s->lfd, EV_READ, on_accept, s) < 0 ||
-        ev_every(s->loop, 250, on_auth_tick, s) < 0) {
+        loop_signal(s->loop, sigs[i], on_signal, s);
+    if (!s->loop || loop_add(s->loop, s->lfd, LOOP_READ, on_accept, s) < 0 ||
+        loop_every(s->loop, 250, on_auth_tick, s) < 0) {
         log_error("cannot set up the event loop");
         return 1;
     }
-    ev_set_before_sleep(s->loop, free_dead, s);
+    loop_set_before_sleep(s->loop, free_dead, s);
     if (!s->cfg->secretKey[0] && strncmp(s->cfg->listen.host, "127.", 4) != 0)
         log_warn("secretKey is empty and %s is not a loopback address: anyone who reaches this port can "
                  "register a gateway", s->cfg->listen.host);
     log_info("listening on text://%s:%u (auth timeout %ld s, max line %ld bytes)", s->cfg->listen.host,
              s->cfg->listen.port, s->cfg->authTimeout, s->cfg->maxLineLength);
-    int rc = ev_run(s->loop);
+    int rc = loop_run(s->loop);
     if (rc < 0)
         log_error("event loop failed: %s", strerror(-rc));
     log_info("stopped");
@@ -399,7 +399,7 @@ static void register_destroy(void *state)
             conn_kill(s, p ? (struct reg_conn *)p : s->auth_head);
         }
         free_dead(s->loop, s);
-        ev_loop_free(s->loop);
+        loop_free(s->loop);
     }
     if (s->lfd >= 0)
         close(s->lfd);

@@ -1,4 +1,4 @@
-#include "ev.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -9,51 +9,51 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EV_MAX_TICKS 8
-#define EV_MAX_SIGNALS 8
-#define EV_BATCH 256
+#define LOOP_MAX_TICKS 8
+#define LOOP_MAX_SIGNALS 8
+#define LOOP_BATCH 256
 
-struct ev_handler {
-    ev_io_cb *cb;
+struct loop_handler {
+    loop_io_cb *cb;
     void *data;
 };
 
-struct ev_tick {
+struct loop_tick {
     unsigned period_ms;
     int64_t next_ms;
-    ev_tick_cb *cb;
+    loop_tick_cb *cb;
     void *data;
 };
 
-struct ev_loop {
+struct loop {
     int epfd;
     int stop;
-    struct ev_handler *h; /* indexed by fd */
+    struct loop_handler *h; /* indexed by fd */
     int nh;
-    struct ev_tick ticks[EV_MAX_TICKS];
+    struct loop_tick ticks[LOOP_MAX_TICKS];
     int nticks;
     int sigfd;
     sigset_t sigs;
     struct {
         int signo;
-        ev_signal_cb *cb;
+        loop_signal_cb *cb;
         void *data;
-    } sig[EV_MAX_SIGNALS];
+    } sig[LOOP_MAX_SIGNALS];
     int nsig;
-    ev_tick_cb *before_sleep;
+    loop_tick_cb *before_sleep;
     void *before_sleep_data;
 };
 
-int64_t ev_now_ms(void)
+int64_t loop_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct ev_loop *ev_loop_new(void)
+struct loop *loop_new(void)
 {
-    struct ev_loop *l = calloc(1, sizeof *l);
+    struct loop *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -66,7 +66,7 @@ struct ev_loop *ev_loop_new(void)
     return l;
 }
 
-void ev_loop_free(struct ev_loop *l)
+void loop_free(struct loop *l)
 {
     if (!l)
         return;
@@ -81,16 +81,16 @@ void ev_loop_free(struct ev_loop *l)
 
 static uint32_t to_epoll(unsigned events)
 {
-    return ((events & EV_READ) ? EPOLLIN | EPOLLRDHUP : 0) | ((events & EV_WRITE) ? EPOLLOUT : 0);
+    return ((events & LOOP_READ) ? EPOLLIN | EPOLLRDHUP : 0) | ((events & LOOP_WRITE) ? EPOLLOUT : 0);
 }
 
-int ev_add(struct ev_loop *l, int fd, unsigned events, ev_io_cb *cb, void *data)
+int loop_add(struct loop *l, int fd, unsigned events, loop_io_cb *cb, void *data)
 {
     if (fd >= l->nh) {
         int n = l->nh ? l->nh : 64;
         while (n <= fd)
             n *= 2;
-        struct ev_handler *h = realloc(l->h, (size_t)n * sizeof *h);
+        struct loop_handler *h = realloc(l->h, (size_t)n * sizeof *h);
         if (!h)
             return -ENOMEM;
         memset(h + l->nh, 0, (size_t)(n - l->nh) * sizeof *h);
@@ -105,13 +105,13 @@ int ev_add(struct ev_loop *l, int fd, unsigned events, ev_io_cb *cb, void *data)
     return 0;
 }
 
-int ev_mod(struct ev_loop *l, int fd, unsigned events)
+int loop_mod(struct loop *l, int fd, unsigned events)
 {
     struct epoll_event ee = {.events = to_epoll(events), .data.fd = fd};
     return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ee) < 0 ? -errno : 0;
 }
 
-void ev_del(struct ev_loop *l, int fd)
+void loop_del(struct loop *l, int fd)
 {
     if (fd < 0 || fd >= l->nh)
         return;
@@ -120,15 +120,15 @@ void ev_del(struct ev_loop *l, int fd)
     l->h[fd].data = NULL;
 }
 
-int ev_every(struct ev_loop *l, unsigned period_ms, ev_tick_cb *cb, void *data)
+int loop_every(struct loop *l, unsigned period_ms, loop_tick_cb *cb, void *data)
 {
-    if (l->nticks == EV_MAX_TICKS || period_ms == 0)
+    if (l->nticks == LOOP_MAX_TICKS || period_ms == 0)
         return -1;
-    l->ticks[l->nticks++] = (struct ev_tick){period_ms, ev_now_ms() + period_ms, cb, data};
+    l->ticks[l->nticks++] = (struct loop_tick){period_ms, loop_now_ms() + period_ms, cb, data};
     return 0;
 }
 
-static void on_signalfd(struct ev_loop *l, int fd, unsigned events, void *data)
+static void on_signalfd(struct loop *l, int fd, unsigned events, void *data)
 {
     (void)events;
     (void)data;
@@ -139,9 +139,9 @@ static void on_signalfd(struct ev_loop *l, int fd, unsigned events, void *data)
                 l->sig[i].cb(l, (int)si.ssi_signo, l->sig[i].data);
 }
 
-int ev_signal(struct ev_loop *l, int signo, ev_signal_cb *cb, void *data)
+int loop_signal(struct loop *l, int signo, loop_signal_cb *cb, void *data)
 {
-    if (l->nsig == EV_MAX_SIGNALS)
+    if (l->nsig == LOOP_MAX_SIGNALS)
         return -ENOSPC;
     sigaddset(&l->sigs, signo);
     if (sigprocmask(SIG_BLOCK, &l->sigs, NULL) < 0)
@@ -151,7 +151,7 @@ int ev_signal(struct ev_loop *l, int signo, ev_signal_cb *cb, void *data)
         return -errno;
     if (l->sigfd < 0) {
         l->sigfd = fd;
-        int r = ev_add(l, fd, EV_READ, on_signalfd, NULL);
+        int r = loop_add(l, fd, LOOP_READ, on_signalfd, NULL);
         if (r < 0)
             return r;
     }
@@ -162,30 +162,30 @@ int ev_signal(struct ev_loop *l, int signo, ev_signal_cb *cb, void *data)
     return 0;
 }
 
-void ev_set_before_sleep(struct ev_loop *l, ev_tick_cb *cb, void *data)
+void loop_set_before_sleep(struct loop *l, loop_tick_cb *cb, void *data)
 {
     l->before_sleep = cb;
     l->before_sleep_data = data;
 }
 
-void ev_stop(struct ev_loop *l) { l->stop = 1; }
+void loop_stop(struct loop *l) { l->stop = 1; }
 
-static int next_timeout(struct ev_loop *l)
+static int next_timeout(struct loop *l)
 {
     if (l->nticks == 0)
         return -1;
-    int64_t now = ev_now_ms(), best = INT64_MAX;
+    int64_t now = loop_now_ms(), best = INT64_MAX;
     for (int i = 0; i < l->nticks; i++)
         if (l->ticks[i].next_ms < best)
             best = l->ticks[i].next_ms;
     return best <= now ? 0 : (int)(best - now);
 }
 
-static void run_ticks(struct ev_loop *l)
+static void run_ticks(struct loop *l)
 {
-    int64_t now = ev_now_ms();
+    int64_t now = loop_now_ms();
     for (int i = 0; i < l->nticks; i++) {
-        struct ev_tick *t = &l->ticks[i];
+        struct loop_tick *t = &l->ticks[i];
         if (t->next_ms <= now) {
             /* Skip missed periods instead of firing a burst after a stall. */
             while (t->next_ms <= now)
@@ -195,15 +195,15 @@ static void run_ticks(struct ev_loop *l)
     }
 }
 
-int ev_run(struct ev_loop *l)
+int loop_run(struct loop *l)
 {
-    struct epoll_event evs[EV_BATCH];
+    struct epoll_event evs[LOOP_BATCH];
     while (!l->stop) {
         if (l->before_sleep)
             l->before_sleep(l, l->before_sleep_data);
         if (l->stop)
             break;
-        int n = epoll_wait(l->epfd, evs, EV_BATCH, next_timeout(l));
+        int n = epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -215,9 +215,9 @@ int ev_run(struct ev_loop *l)
                 continue;
             unsigned e = 0;
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-                e |= EV_READ;
+                e |= LOOP_READ;
             if (evs[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                e |= EV_WRITE;
+                e |= LOOP_WRITE;
             l->h[fd].cb(l, fd, e, l->h[fd].data);
         }
         run_ticks(l);
