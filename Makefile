@@ -64,6 +64,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(SUPPORT_OBJ) $(SHARED_LIB
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS)
 
 test: deps
+	@test -f $(FIXTURES)/index.json || { echo "golden vectors not found in $(FIXTURES); set FIXTURES=/path/to/shared/fixtures/gateway-protocol"; exit 1; }
 	$(MAKE) --no-print-directory all $(UNIT_BINS) $(INTEG_BINS)
 	GW_FIXTURES=$(FIXTURES) GW_BIN=$(abspath $(BUILD)) tests/run-all.sh $(UNIT_BINS) $(INTEG_BINS)
 
