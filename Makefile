@@ -8,13 +8,13 @@ PKGS     := libwebsockets msgpack jansson inih libcrypto
 CPPFLAGS += -Ishared -Itests/support -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wshadow -MMD -MP
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 TEST_LDLIBS := $(LDLIBS) $(shell pkg-config --libs cunit 2>/dev/null)
 
 # Debian 12 packages the build, the tests and `make run` need.
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libmsgpack-dev \
             libsqlite3-dev libcunit1-dev libjansson-dev libinih-dev libssl-dev \
-            python3
+            uthash-dev libev-dev libwebsockets-evlib-ev
 
 SHARED_SRC := $(wildcard shared/*.c)
 SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)

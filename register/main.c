@@ -394,6 +394,7 @@ static void register_destroy(void *state)
     struct reg_server *s = state;
     if (s->loop) {
         /* Every peer still open is closed; the registry forgets it. */
+        registry_shutdown(&s->reg);
         while (s->reg.gw_head || s->reg.wk_head || s->auth_head) {
             struct reg_peer *p = s->reg.gw_head ? s->reg.gw_head : s->reg.wk_head;
             conn_kill(s, p ? (struct reg_conn *)p : s->auth_head);

@@ -205,9 +205,12 @@ void registry_on_close(struct registry *r, struct reg_peer *p)
         log_info("gateway %s:%u (%s) disconnected", p->ip, p->port, p->address);
         free(p->address);
         p->address = NULL;
-        broadcast(r);
+        if (!r->shutting_down)
+            broadcast(r);
     }
 }
+
+void registry_shutdown(struct registry *r) { r->shutting_down = 1; }
 
 int registry_describe(const struct registry *r, struct buf *out)
 {

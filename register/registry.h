@@ -38,6 +38,7 @@ struct registry {
     struct reg_peer *wk_head;
     size_t n_gateway_conns, n_workers;
     uint64_t broadcasts;
+    int shutting_down;   /* no broadcasts: workers keep their last list */
 };
 
 void registry_init(struct registry *r, const char *secret, const struct registry_ops *ops, void *ctx);
@@ -45,6 +46,10 @@ void registry_init(struct registry *r, const char *secret, const struct registry
 void registry_on_line(struct registry *r, struct reg_peer *p, const char *line, size_t len);
 /* p's connection is gone (for any reason): forget it, re-broadcast if it was a gateway. */
 void registry_on_close(struct registry *r, struct reg_peer *p);
+/* The register is going away: closes that follow must not broadcast a
+ * shrinking list, or workers would be left with an empty one while it is down
+ * (PHP's getAllClientCount() then throws until the register is back). */
+void registry_shutdown(struct registry *r);
 /* The distinct gateway addresses in registration order, one per line, into out. */
 int registry_describe(const struct registry *r, struct buf *out);
 

@@ -161,6 +161,40 @@ static int cfg_ini_handler(void *user, const char *section, const char *name, co
     return 1;
 }
 
+/* inih reads lines into a fixed buffer (INI_MAX_LINE, 200 in the packaged
+ * library) and silently splits a longer line in two: the tail is parsed as a
+ * line of its own and every later line number is off. This reader hands inih
+ * whole lines only and stops at the first line that does not fit. */
+struct line_reader {
+    FILE *f;
+    int lineno;   /* lines read so far */
+    int too_long; /* number of the first line that did not fit, or 0 */
+    int max;      /* the longest line inih takes, without its line end */
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+    struct line_reader *r = stream;
+    if (r->too_long || !fgets(str, num, r->f))
+        return NULL;
+    r->lineno++;
+    size_t n = strlen(str);
+    if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+        /* The buffer is full: fine only if the line ends right here. */
+        int c = getc(r->f);
+        if (c == '\r') {
+            int d = getc(r->f);
+            c = d == '\n' || d == EOF ? '\n' : 'x';
+        }
+        if (c != '\n' && c != EOF) {
+            r->too_long = r->lineno;
+            r->max = num - 1;
+            return NULL;
+        }
+    }
+    return str;
+}
+
 static int apply_defaults(const struct cfg_opt *opts, void *cfg, char *err, size_t errlen)
 {
     const struct cfg_opt *tables[] = {common_opts, opts};
@@ -179,13 +213,19 @@ int cfg_load(const struct cfg_opt *opts, void *cfg, const char *role, const char
         return -1;
     if (file) {
         struct ini_ctx c = {.opts = opts, .cfg = cfg, .role = role};
-        int r = ini_parse(file, cfg_ini_handler, &c);
-        if (r == -1) {
+        struct line_reader rd = {.f = fopen(file, "r")};
+        if (!rd.f) {
             snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
             return -1;
         }
+        int r = ini_parse_stream(read_line, &rd, cfg_ini_handler, &c);
+        fclose(rd.f);
         if (r != 0) {
             snprintf(err, errlen, "%s:%d: %s", file, r, c.failed ? c.msg : "syntax error (expected name = value)");
+            return -1;
+        }
+        if (rd.too_long) {
+            snprintf(err, errlen, "%s:%d: line longer than %d bytes", file, rd.too_long, rd.max);
             return -1;
         }
         if (set_string(&common->config_file, file, 1) < 0) {

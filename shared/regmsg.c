@@ -53,6 +53,13 @@ static char *dup_json_string(const json_t *v, size_t *len)
     return d;
 }
 
+/* A string value usable as a C string: a JSON string without "\u0000"
+ * (an address holding NUL would otherwise be silently cut short). */
+static int is_c_string(const json_t *v)
+{
+    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
 static int take_addresses(const json_t *v, struct regmsg *m)
 {
     size_t n = json_is_array(v) ? json_array_size(v) : json_is_object(v) ? json_object_size(v) : 0;
@@ -68,7 +75,7 @@ static int take_addresses(const json_t *v, struct regmsg *m)
     if (json_is_array(v)) {
         json_array_foreach(v, i, e)
         {
-            if (!json_is_string(e)) {
+            if (!is_c_string(e)) {
                 m->addresses_ok = 0;
                 continue;
             }
@@ -78,7 +85,7 @@ static int take_addresses(const json_t *v, struct regmsg *m)
     } else {
         json_object_foreach((json_t *)v, k, e)
         {
-            if (!json_is_string(e)) {
+            if (!is_c_string(e)) {
                 m->addresses_ok = 0;
                 continue;
             }
@@ -116,7 +123,8 @@ int regmsg_parse(const char *line, size_t len, struct regmsg *m)
 #undef IS
     if (m->event == REGMSG_GATEWAY_CONNECT || m->event == REGMSG_WORKER_CONNECT) {
         m->secret_key = dup_json_string(json_object_get(root, "secret_key"), &m->secret_len);
-        m->address = dup_json_string(json_object_get(root, "address"), NULL);
+        json_t *addr = json_object_get(root, "address");
+        m->address = dup_json_string(is_c_string(addr) ? addr : NULL, NULL);
         if (!m->secret_key || !m->address)
             rc = -1;
     } else if (m->event == REGMSG_BROADCAST_ADDRESSES) {
