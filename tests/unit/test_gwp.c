@@ -83,31 +83,8 @@ static json_t *load_json_fixture(const char *file)
     return j;
 }
 
-/* index.json, parsed once (borrowed). tu_fixture_index() parses without
- * JSON_ALLOW_NUL, and the serialize-binary_string case holds a \u0000; if it
- * fails, parse it here instead (freed at exit). Either is tried once only. */
-static json_t *own_index;
-static void free_own_index(void) { json_decref(own_index); }
-static json_t *vectors(void)
-{
-    static int tried;
-    static json_t *idx;
-    if (tried)
-        return idx;
-    tried = 1;
-    idx = tu_fixture_index();
-    if (idx)
-        return idx;
-    char *path = tu_fixture_path("index.json");
-    json_error_t jerr;
-    idx = own_index = json_load_file(path, JSON_ALLOW_NUL, &jerr);
-    if (own_index)
-        atexit(free_own_index);
-    else
-        fprintf(stderr, "cannot load %s: %s\n", path, jerr.text);
-    free(path);
-    return idx;
-}
+/* index.json (borrowed; tu parses it with JSON_ALLOW_NUL for serialize-binary_string). */
+static json_t *vectors(void) { return tu_fixture_index(); }
 
 static const char *case_name(json_t *c) { return json_string_value(json_object_get(c, "name")); }
 static const char *case_kind(json_t *c) { return json_string_value(json_object_get(c, "kind")); }

@@ -183,31 +183,8 @@ done:
 
 static const char *case_str(json_t *c, const char *key) { return json_string_value(json_object_get(c, key)); }
 
-/* index.json, borrowed. tu_fixture_index() parses without JSON_ALLOW_NUL and
- * the serialize-binary_string case holds a \u0000 (in value_json), so when it
- * fails the index is parsed here instead and freed at exit. Tried once. */
-static json_t *own_index;
-static void free_own_index(void) { json_decref(own_index); }
-static json_t *vectors(void)
-{
-    static int tried;
-    static json_t *idx;
-    if (tried)
-        return idx;
-    tried = 1;
-    idx = tu_fixture_index();
-    if (idx)
-        return idx;
-    char *path = tu_fixture_path("index.json");
-    json_error_t jerr;
-    idx = own_index = json_load_file(path, JSON_ALLOW_NUL, &jerr);
-    if (own_index)
-        atexit(free_own_index);
-    else
-        fprintf(stderr, "cannot load %s: %s\n", path, jerr.text);
-    free(path);
-    return idx;
-}
+/* index.json (borrowed; tu parses it with JSON_ALLOW_NUL for serialize-binary_string). */
+static json_t *vectors(void) { return tu_fixture_index(); }
 
 static json_t *find_case(const char *name)
 {
