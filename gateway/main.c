@@ -1,32 +1,35 @@
 /* gateway: holds the clients' WebSocket connections (GatewayWorker's Gateway).
  *
- * This is the foundation's thin entry point: the settings and the command line
- * are real and validated, serving clients is issue 3. `start` says so plainly
- * instead of pretending to run. */
+ * `start` binds every socket first (client port once per process with
+ * SO_REUSEPORT, internal ports startPort+i), so a taken port fails on the
+ * terminal. With count = 1 the process serves directly; with more, a master
+ * forks one child per index and re-forks any that dies, each child keeping
+ * its index and so its internal port. */
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "config.h"
+#include "clients.h"
+#include "gateway.h"
+#include "lan.h"
 #include "log.h"
+#include "netaddr.h"
 #include "proc.h"
-
-struct gateway_cfg {
-    struct cfg_common common;
-    struct netaddr_listen listen;
-    char *lanIp;
-    long startPort;
-    long count;
-    struct cfg_addrlist registerAddress;
-    char *secretKey;
-    long pingInterval;
-    long pingNotResponseLimit;
-    char *pingData;
-};
+#include "reglink.h"
+#include "sock.h"
+#include "state.h"
 
 #define OFF(f) offsetof(struct gateway_cfg, f)
 static const struct cfg_opt gateway_opts[] = {
     {"listen", CFG_LISTEN, OFF(listen), "websocket://0.0.0.0:1240", 0, 0, "client-facing socket name"},
-    {"lanIp", CFG_STR, OFF(lanIp), "127.0.0.1", 0, 0, "IPv4 address business workers use to reach this gateway"},
+    {"lanIp", CFG_STR, OFF(lanIp), "127.0.0.1", 0, 0,
+     "dotted-quad IPv4 business workers use to reach this gateway (goes into every client_id)"},
     {"startPort", CFG_INT, OFF(startPort), "2000", 1, 65535, "internal port of process i is startPort + i"},
     {"count", CFG_INT, OFF(count), "1", 1, 64, "number of gateway processes"},
     {"registerAddress", CFG_ADDRLIST, OFF(registerAddress), "127.0.0.1:1236", 0, 0,
@@ -36,23 +39,315 @@ static const struct cfg_opt gateway_opts[] = {
     {"pingNotResponseLimit", CFG_INT, OFF(pingNotResponseLimit), "0", 0, 1000,
      "silent intervals before a client is dropped (0 = never)"},
     {"pingData", CFG_STR, OFF(pingData), "", 0, 0, "bytes sent to clients as a heartbeat (empty = none)"},
+    {"maxPackageSize", CFG_INT, OFF(maxPackageSize), "10485760", 1024, 1073741824,
+     "largest client message or internal frame accepted, in bytes"},
+    {"sendToWorkerBufferSize", CFG_INT, OFF(sendToWorkerBufferSize), "10240000", 65536, 1073741824,
+     "bytes queued to one business worker before events are dropped"},
+    {"sendToClientBufferSize", CFG_INT, OFF(sendToClientBufferSize), "1024000", 1024, 1073741824,
+     "bytes queued to one client before it is closed as a slow consumer"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
-static void *gateway_prepare(void *cfg, char *err, size_t errlen)
+struct gw_master {
+    struct gateway_cfg *cfg;
+    int count;
+    int *client_fds; /* per process: its SO_REUSEPORT client socket */
+    int *lan_fds;    /* per process: its internal port */
+    pid_t *pids;
+    time_t started;
+};
+
+/* ---- one gateway process ---- */
+
+struct gw_proc {
+    struct gateway gw;
+    ev_signal sig[5];
+    ev_timer graceful_timer;
+    int graceful;
+};
+
+static void write_child_status(struct gw_proc *p)
 {
-    (void)cfg;
-    snprintf(err, errlen, "the gateway does not serve clients yet (settings are valid; see issue 3)");
+    char path[1100], line[512];
+    snprintf(path, sizeof path, "%s.status.%d", p->gw.cfg->common.pidFile, p->gw.index);
+    snprintf(line, sizeof line, "  process %d  pid %d  listen %s://%s:%u  internal %s  clients %zu  workers %zu  links %zu  registers %d  dropped events %llu\n",
+             p->gw.index, (int)getpid(), p->gw.cfg->listen.scheme, p->gw.cfg->listen.host, p->gw.cfg->listen.port,
+             p->gw.lan_address, clients_count(p->gw.clients), lan_worker_count(p->gw.lan), lan_link_count(p->gw.lan),
+             reglink_connected(p->gw.reglink), (unsigned long long)lan_dropped_events(p->gw.lan));
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(line, f);
+        fclose(f);
+    }
+}
+
+static void on_graceful_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct gw_proc *p = w->data;
+    if (clients_count(p->gw.clients) == 0)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_child_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct gw_proc *p = w->data;
+    switch (w->signum) {
+    case SIGTERM:
+    case SIGINT:
+        log_info("stopping (signal %d)", w->signum);
+        ev_break(loop, EVBREAK_ALL);
+        break;
+    case SIGQUIT:
+        if (!p->graceful) {
+            p->graceful = 1;
+            log_info("stopping gracefully: no new clients; exiting once the %zu connected ones are gone",
+                     clients_count(p->gw.clients));
+            clients_stop_accepting(p->gw.clients);
+            ev_timer_init(&p->graceful_timer, on_graceful_check, 0.2, 0.2);
+            p->graceful_timer.data = p;
+            ev_timer_start(loop, &p->graceful_timer);
+        }
+        break;
+    case SIGUSR1:
+        log_info("reload requested: the gateway is not reloadable; clients stay connected");
+        break;
+    case SIGUSR2:
+        write_child_status(p);
+        break;
+    }
+}
+
+static int run_process(const struct gateway_cfg *cfg, int index, int client_fd, int lan_fd)
+{
+    struct gw_proc p;
+    memset(&p, 0, sizeof p);
+    struct gateway *gw = &p.gw;
+    char err[256];
+    gw->cfg = cfg;
+    gw->index = index;
+    netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &gw->lan_ip);
+    gw->lan_port = (uint16_t)(cfg->startPort + index);
+    char ipbuf[16];
+    netaddr_format_ipv4(gw->lan_ip, ipbuf);
+    snprintf(gw->lan_address, sizeof gw->lan_address, "%s:%u", ipbuf, gw->lan_port);
+    signal(SIGPIPE, SIG_IGN);
+    gw->loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (!gw->loop) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    gw->clients = clients_new(gw, client_fd, err, sizeof err);
+    if (!gw->clients) {
+        log_error("%s", err);
+        return 1;
+    }
+    gw->state = gws_new(clients_gws_ops(), gw->clients);
+    gw->lan = lan_new(gw, lan_fd);
+    gw->reglink = reglink_new(gw);
+    if (!gw->state || !gw->lan || !gw->reglink) {
+        log_error("out of memory at start-up");
+        return 1;
+    }
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (int i = 0; i < 5; i++) {
+        ev_signal_init(&p.sig[i], on_child_signal, sigs[i]);
+        p.sig[i].data = &p;
+        ev_signal_start(gw->loop, &p.sig[i]);
+    }
+    log_info("process %d serving %s://%s:%u, internal port %s, registers: %d", index, cfg->listen.scheme,
+             cfg->listen.host, cfg->listen.port, gw->lan_address, cfg->registerAddress.n);
+    ev_run(gw->loop, 0);
+    /* Clients first: their ON_CLOSE events still need the links. */
+    clients_free(gw->clients);
+    reglink_free(gw->reglink);
+    lan_free(gw->lan);
+    gws_free(gw->state);
+    for (int i = 0; i < 5; i++)
+        ev_signal_stop(gw->loop, &p.sig[i]);
+    ev_loop_destroy(gw->loop);
+    log_info("process %d stopped", index);
+    return 0;
+}
+
+/* ---- the master ---- */
+
+static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
+{
+    struct gateway_cfg *cfg = cfgp;
+    uint32_t ip;
+    if (strcmp(cfg->listen.scheme, "websocket") != 0) {
+        snprintf(err, errlen, "listen: only websocket:// is served so far, not %s://", cfg->listen.scheme);
+        return NULL;
+    }
+    if (!netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &ip) || ip == 0) {
+        snprintf(err, errlen, "lanIp: '%s' must be a dotted-quad IPv4 address workers can reach (not 0.0.0.0, no "
+                 "host name): client_ids and routing depend on it", cfg->lanIp);
+        return NULL;
+    }
+    if (cfg->startPort + cfg->count - 1 > 65535) {
+        snprintf(err, errlen, "startPort + count - 1 exceeds 65535");
+        return NULL;
+    }
+    if (!cfg->secretKey[0] && (ip >> 24) != 127)
+        log_warn("secretKey is empty and lanIp %s is not loopback: anyone reaching the internal ports can "
+                 "command every client", cfg->lanIp);
+    struct gw_master *m = calloc(1, sizeof *m);
+    m->cfg = cfg;
+    m->count = (int)cfg->count;
+    m->client_fds = calloc((size_t)m->count, sizeof(int));
+    m->lan_fds = calloc((size_t)m->count, sizeof(int));
+    m->pids = calloc((size_t)m->count, sizeof(pid_t));
+    for (int i = 0; i < m->count; i++)
+        m->client_fds[i] = m->lan_fds[i] = -1;
+    for (int i = 0; i < m->count; i++) {
+        m->client_fds[i] = sock_listen(cfg->listen.host, cfg->listen.port, 1, 4096, err, errlen);
+        if (m->client_fds[i] < 0)
+            goto fail;
+        /* The internal port is bound on lanIp itself (§14 #3: not 0.0.0.0). */
+        m->lan_fds[i] = sock_listen(cfg->lanIp, (uint16_t)(cfg->startPort + i), 0, 1024, err, errlen);
+        if (m->lan_fds[i] < 0)
+            goto fail;
+    }
+    return m;
+fail:
+    for (int i = 0; i < m->count; i++) {
+        if (m->client_fds[i] >= 0)
+            close(m->client_fds[i]);
+        if (m->lan_fds[i] >= 0)
+            close(m->lan_fds[i]);
+    }
+    free(m->client_fds);
+    free(m->lan_fds);
+    free(m->pids);
+    free(m);
     return NULL;
+}
+
+static pid_t fork_child(struct gw_master *m, int i)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int j = 0; j < m->count; j++)
+        if (j != i) {
+            close(m->client_fds[j]);
+            close(m->lan_fds[j]);
+        }
+    _exit(run_process(m->cfg, i, m->client_fds[i], m->lan_fds[i]));
+}
+
+static void master_status(struct gw_master *m)
+{
+    char path[1100];
+    struct buf b = BUF_INIT;
+    char uptime[64];
+    proc_format_uptime((long long)(time(NULL) - m->started), uptime, sizeof uptime);
+    buf_printf(&b, "gateway master pid %d  processes %d  uptime %s\n", (int)getpid(), m->count, uptime);
+    for (int i = 0; i < m->count; i++) {
+        snprintf(path, sizeof path, "%s.status.%d", m->cfg->common.pidFile, i);
+        unlink(path);
+        if (m->pids[i] > 0)
+            kill(m->pids[i], SIGUSR2);
+    }
+    for (int i = 0; i < m->count; i++) {
+        snprintf(path, sizeof path, "%s.status.%d", m->cfg->common.pidFile, i);
+        FILE *f = NULL;
+        for (int w = 0; w < 50 && !(f = fopen(path, "r")); w++)
+            usleep(20000);
+        if (f) {
+            char line[1024];
+            while (fgets(line, sizeof line, f))
+                buf_append_str(&b, line);
+            fclose(f);
+            unlink(path);
+        } else {
+            buf_printf(&b, "  process %d  pid %d  did not answer\n", i, (int)m->pids[i]);
+        }
+    }
+    buf_append(&b, "", 1);
+    proc_write_status(&m->cfg->common, (const char *)buf_head(&b));
+    buf_free(&b);
 }
 
 static int gateway_run(void *state)
 {
-    (void)state;
-    return 1;
+    struct gw_master *m = state;
+    log_init("gateway", LOG_INFO);
+    m->started = time(NULL);
+    if (m->count == 1)
+        return run_process(m->cfg, 0, m->client_fds[0], m->lan_fds[0]);
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (int i = 0; i < 6; i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    for (int i = 0; i < m->count; i++)
+        m->pids[i] = fork_child(m, i);
+    log_info("master: %d gateway processes started", m->count);
+    int stopping = 0, stop_sig = SIGTERM;
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGCHLD) {
+            int st;
+            pid_t pid;
+            while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+                for (int i = 0; i < m->count; i++)
+                    if (m->pids[i] == pid) {
+                        m->pids[i] = 0;
+                        if (!stopping) {
+                            log_warn("process %d (pid %d) died (%s %d); starting it again", i, (int)pid,
+                                     WIFSIGNALED(st) ? "signal" : "exit status",
+                                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+                            m->pids[i] = fork_child(m, i);
+                        }
+                    }
+            int alive = 0;
+            for (int i = 0; i < m->count; i++)
+                alive += m->pids[i] > 0;
+            if (stopping && !alive)
+                break;
+        } else if (sig == SIGUSR2) {
+            master_status(m);
+        } else if (sig == SIGUSR1) {
+            for (int i = 0; i < m->count; i++)
+                if (m->pids[i] > 0)
+                    kill(m->pids[i], SIGUSR1);
+        } else {
+            stopping = 1;
+            stop_sig = sig == SIGQUIT ? SIGQUIT : SIGTERM;
+            log_info("master: stopping %d processes%s", m->count, stop_sig == SIGQUIT ? " gracefully" : "");
+            for (int i = 0; i < m->count; i++)
+                if (m->pids[i] > 0)
+                    kill(m->pids[i], stop_sig);
+        }
+    }
+    log_info("master: stopped");
+    return 0;
 }
 
-static void gateway_destroy(void *state) { (void)state; }
+static void gateway_destroy(void *state)
+{
+    struct gw_master *m = state;
+    for (int i = 0; i < m->count; i++) {
+        /* count == 1 hands its fds to the modules, which close them. */
+        if (m->count > 1) {
+            close(m->client_fds[i]);
+            close(m->lan_fds[i]);
+        }
+    }
+    free(m->client_fds);
+    free(m->lan_fds);
+    free(m->pids);
+    free(m);
+}
 
 int main(int argc, char **argv)
 {

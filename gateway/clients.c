@@ -1,0 +1,597 @@
+#include "clients.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "gwp.h"
+#include "lan.h"
+#include "log.h"
+#include "msg.h"
+#include "netaddr.h"
+#include "sock.h"
+#include "state.h"
+
+/* Per-connection state, allocated by lws as the protocol's per-session data.
+ * Kept small: an idle client holds no buffers at all. */
+struct client {
+    struct gws_client *gc;     /* NULL until the handshake is done */
+    lan_route route;
+    uint32_t client_ip;        /* host order; 0 for IPv6 peers (§3.7) */
+    uint16_t client_port;
+    uint16_t qhead, qlen, qcap; /* ring of queued messages */
+    struct gwmsg **q;
+    uint32_t queued_bytes;
+    unsigned close_after_flush : 1, closing : 1;
+    struct buf rx;             /* reassembly of a fragmented message, only while one arrives */
+};
+
+struct clients {
+    struct gateway *gw;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    int lfd;
+    ev_io accept_io;
+    size_t nclients;
+    uint8_t *scratch;          /* LWS_PRE + payload, reused for every write */
+    size_t scratch_cap;
+};
+
+static struct clients *owner_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+static void client_hdr(const struct clients *cs, const struct client *c, struct gwp_header *h)
+{
+    memset(h, 0, sizeof *h);
+    h->local_ip = cs->gw->lan_ip;
+    h->local_port = cs->gw->lan_port;
+    h->client_ip = c->client_ip;
+    h->client_port = c->client_port;
+    h->connection_id = gws_client_conn_id(c->gc);
+    h->gateway_port = cs->gw->cfg->listen.port;
+}
+
+static int send_event(struct clients *cs, struct client *c, uint8_t cmd, uint8_t flag, const void *body, size_t len)
+{
+    struct gwp_header h;
+    size_t slen;
+    client_hdr(cs, c, &h);
+    const uint8_t *sess = gws_client_session(c->gc, &slen);
+    return lan_send_event(cs->gw->lan, &c->route, cmd, &h, flag, sess, slen, body, len);
+}
+
+/* ---- ON_WEBSOCKET_CONNECT body (§8, workerman-5 shape) ---- */
+
+static void ser_str(struct buf *b, const char *s, size_t n)
+{
+    buf_printf(b, "s:%zu:\"", n);
+    buf_append(b, s, n);
+    buf_append(b, "\";", 2);
+}
+
+static void ser_cstr(struct buf *b, const char *s) { ser_str(b, s, strlen(s)); }
+
+/* Copies header tok into a malloc'd string, NULL when absent. */
+static char *hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
+{
+    int n = lws_hdr_total_length(wsi, tok);
+    if (n <= 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s && lws_hdr_copy(wsi, s, n + 1, tok) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void build_ws_connect_body(struct lws *wsi, const struct client *c, uint16_t server_port, struct buf *out)
+{
+    struct buf get = BUF_INIT, server = BUF_INIT, cookie = BUF_INIT, query = BUF_INIT;
+    int nget = 0, nserver = 0, ncookie = 0;
+    char frag[1024];
+    /* lws keeps the query only URL-decoded, as name=value fragments. */
+    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+        char *eq = strchr(frag, '=');
+        if (query.len)
+            buf_append(&query, "&", 1);
+        buf_append_str(&query, frag);
+        ser_str(&get, frag, eq ? (size_t)(eq - frag) : strlen(frag));
+        ser_cstr(&get, eq ? eq + 1 : "");
+        nget++;
+    }
+    char *uri = hdr_dup(wsi, WSI_TOKEN_GET_URI);
+    char *host = hdr_dup(wsi, WSI_TOKEN_HOST);
+    char *ctype = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    char peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    if (strncmp(peer, "::ffff:", 7) == 0)
+        memmove(peer, peer + 7, strlen(peer + 7) + 1);
+
+    ser_cstr(&server, "QUERY_STRING");
+    ser_str(&server, (const char *)buf_head(&query), buf_avail(&query));
+    ser_cstr(&server, "REQUEST_METHOD");
+    ser_cstr(&server, "GET");
+    ser_cstr(&server, "REQUEST_URI");
+    struct buf ruri = BUF_INIT;
+    buf_append_str(&ruri, uri ? uri : "/");
+    if (query.len) {
+        buf_append(&ruri, "?", 1);
+        buf_append(&ruri, buf_head(&query), buf_avail(&query));
+    }
+    ser_str(&server, (const char *)buf_head(&ruri), buf_avail(&ruri));
+    ser_cstr(&server, "SERVER_PROTOCOL");
+    ser_cstr(&server, "HTTP/1.1");
+    ser_cstr(&server, "SERVER_NAME");
+    if (host)
+        ser_cstr(&server, host);
+    else
+        buf_append_str(&server, "N;");
+    ser_cstr(&server, "CONTENT_TYPE");
+    if (ctype)
+        ser_cstr(&server, ctype);
+    else
+        buf_append_str(&server, "N;");
+    ser_cstr(&server, "REMOTE_ADDR");
+    ser_cstr(&server, peer);
+    ser_cstr(&server, "REMOTE_PORT");
+    buf_printf(&server, "i:%u;", c->client_port);
+    ser_cstr(&server, "SERVER_PORT");
+    buf_printf(&server, "i:%u;", server_port);
+    nserver = 9;
+    /* One HTTP_<NAME> per header lws parsed (lws keeps them by token, not in
+     * request order). */
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const char *name = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+        size_t nl = name ? strlen(name) : 0;
+        if (!nl || name[nl - 1] != ':' || t == WSI_TOKEN_HTTP_URI_ARGS)
+            continue;
+        char *v = hdr_dup(wsi, (enum lws_token_indexes)t);
+        if (!v)
+            continue;
+        char key[96] = "HTTP_";
+        size_t k = 5;
+        for (size_t i = 0; i + 1 < nl && k + 1 < sizeof key; i++)
+            key[k++] = name[i] == '-' ? '_' : (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+        key[k] = 0;
+        ser_cstr(&server, key);
+        ser_cstr(&server, v);
+        nserver++;
+        free(v);
+    }
+    char *ck = hdr_dup(wsi, WSI_TOKEN_HTTP_COOKIE);
+    char *save = NULL;
+    for (char *tok = ck ? strtok_r(ck, ";", &save) : NULL; tok; tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        size_t nl = strlen(tok);
+        while (nl && (tok[nl - 1] == ' ' || tok[nl - 1] == '\t'))
+            nl--;
+        ser_str(&cookie, tok, nl);
+        ser_cstr(&cookie, eq + 1);
+        ncookie++;
+    }
+    buf_printf(out, "a:3:{s:3:\"get\";a:%d:{", nget);
+    buf_append(out, buf_head(&get), buf_avail(&get));
+    buf_printf(out, "}s:6:\"server\";a:%d:{", nserver);
+    buf_append(out, buf_head(&server), buf_avail(&server));
+    buf_printf(out, "}s:6:\"cookie\";a:%d:{", ncookie);
+    buf_append(out, buf_head(&cookie), buf_avail(&cookie));
+    buf_append(out, "}}", 2);
+    free(uri);
+    free(host);
+    free(ctype);
+    free(ck);
+    buf_free(&get);
+    buf_free(&server);
+    buf_free(&cookie);
+    buf_free(&query);
+    buf_free(&ruri);
+}
+
+/* ---- queue and delivery ---- */
+
+static void queue_clear(struct client *c)
+{
+    while (c->qlen) {
+        gwmsg_unref(c->q[c->qhead]);
+        c->qhead = (uint16_t)((c->qhead + 1) % c->qcap);
+        c->qlen--;
+    }
+    free(c->q);
+    c->q = NULL;
+    c->qcap = c->qhead = 0;
+    c->queued_bytes = 0;
+}
+
+static int queue_push(struct client *c, struct gwmsg *m)
+{
+    if (c->qlen == c->qcap) {
+        if (c->qcap >= 32768)
+            return -1;
+        uint16_t ncap = c->qcap ? (uint16_t)(c->qcap * 2) : 4;
+        struct gwmsg **q = malloc(ncap * sizeof *q);
+        if (!q)
+            return -1;
+        for (uint16_t i = 0; i < c->qlen; i++)
+            q[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = q;
+        c->qcap = ncap;
+        c->qhead = 0;
+    }
+    c->q[(c->qhead + c->qlen) % c->qcap] = gwmsg_ref(m);
+    c->qlen++;
+    c->queued_bytes += m->len;
+    return 0;
+}
+
+static int utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = s[i];
+        size_t k;
+        uint32_t cp;
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if ((b & 0xe0) == 0xc0) {
+            k = 1;
+            cp = b & 0x1f;
+        } else if ((b & 0xf0) == 0xe0) {
+            k = 2;
+            cp = b & 0x0f;
+        } else if ((b & 0xf8) == 0xf0) {
+            k = 3;
+            cp = b & 0x07;
+        } else {
+            return 0;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+static int write_one(struct clients *cs, struct lws *wsi, struct gwmsg *m)
+{
+    const uint8_t *payload = m->data;
+    size_t len = m->len;
+    struct buf json = BUF_INIT;
+    enum lws_write_protocol mode = LWS_WRITE_TEXT;
+    if (m->flags & GWMSG_ARRAY) {
+        /* A PHP array body: WebSocket clients get it as JSON (§3.2 C). */
+        if (gwmsg_json_body(m, &json) < 0) {
+            log_warn("dropping a message whose array body does not decode");
+            return 0;
+        }
+        payload = buf_head(&json);
+        len = buf_avail(&json);
+    } else if (m->flags & GWMSG_RAW) {
+        mode = LWS_WRITE_RAW;
+    } else if (!utf8_valid(payload, len)) {
+        mode = LWS_WRITE_BINARY; /* browsers close on invalid UTF-8 in text frames */
+    }
+    if (cs->scratch_cap < LWS_PRE + len) {
+        size_t cap = LWS_PRE + len + 1024;
+        uint8_t *s = realloc(cs->scratch, cap);
+        if (!s) {
+            buf_free(&json);
+            return -1;
+        }
+        cs->scratch = s;
+        cs->scratch_cap = cap;
+    }
+    memcpy(cs->scratch + LWS_PRE, payload, len);
+    int n = lws_write(wsi, cs->scratch + LWS_PRE, len, mode);
+    buf_free(&json);
+    return n < (int)len ? -1 : 0;
+}
+
+/* ---- the ops the state engine delivers through ---- */
+
+static void op_send(void *ctx, struct gws_client *gc, struct gwmsg *m)
+{
+    (void)ctx;
+    struct lws *wsi = gws_client_handle(gc);
+    struct client *c = lws_wsi_user(wsi);
+    struct clients *cs = owner_of(wsi);
+    if (c->closing || c->close_after_flush)
+        return;
+    if (c->queued_bytes + m->len > (uint64_t)cs->gw->cfg->sendToClientBufferSize || queue_push(c, m) < 0) {
+        log_warn("client %u (%s) does not read: %u bytes queued, over sendToClientBufferSize; closing",
+                 gws_client_conn_id(gc), "ws", c->queued_bytes);
+        c->closing = 1;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    lws_callback_on_writable(wsi);
+}
+
+static void op_close(void *ctx, struct gws_client *gc, struct gwmsg *goodbye, int flush)
+{
+    (void)ctx;
+    struct lws *wsi = gws_client_handle(gc);
+    struct client *c = lws_wsi_user(wsi);
+    if (c->closing)
+        return;
+    if (!flush) {
+        c->closing = 1;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (goodbye && !c->close_after_flush)
+        queue_push(c, goodbye);
+    c->close_after_flush = 1;
+    lws_callback_on_writable(wsi);
+}
+
+static const struct gws_ops client_ops = {op_send, op_close};
+
+const struct gws_ops *clients_gws_ops(void) { return &client_ops; }
+
+/* ---- lws callbacks ---- */
+
+static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = lws_get_socket_fd(wsi);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            c->client_ip = ntohl(a->sin_addr.s_addr);
+            c->client_port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+                memcpy(&c->client_ip, &a->sin6_addr.s6_addr[12], 4), c->client_ip = ntohl(c->client_ip);
+            c->client_port = ntohs(a->sin6_port);
+        }
+    }
+    c->gc = gws_client_add(cs->gw->state, wsi);
+    if (!c->gc)
+        return -1;
+    cs->nclients++;
+    /* ON_CONNECT is sent once the handshake is done, so a load balancer's
+     * TCP probe never reaches business code (§3.7 C). */
+    send_event(cs, c, GWP_CMD_ON_CONNECT, GWP_FLAG_BODY_IS_SCALAR, "", 0);
+    struct sockaddr_storage ls;
+    socklen_t ll = sizeof ls;
+    uint16_t sport = cs->gw->cfg->listen.port;
+    if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+        sport = ntohs(ls.ss_family == AF_INET ? ((struct sockaddr_in *)&ls)->sin_port
+                                              : ((struct sockaddr_in6 *)&ls)->sin6_port);
+    struct buf body = BUF_INIT;
+    build_ws_connect_body(wsi, c, sport, &body);
+    send_event(cs, c, GWP_CMD_ON_WEBSOCKET_CONNECT, 0, buf_head(&body), buf_avail(&body));
+    buf_free(&body);
+    return 0;
+}
+
+static int on_receive(struct clients *cs, struct lws *wsi, struct client *c, const void *in, size_t len)
+{
+    size_t max = (size_t)cs->gw->cfg->maxPackageSize;
+    if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi) &&
+        buf_avail(&c->rx) == 0) {
+        if (len > max)
+            goto too_big;
+        return send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, in, len), 0;
+    }
+    if (buf_avail(&c->rx) + len > max)
+        goto too_big;
+    if (buf_append(&c->rx, in, len) < 0)
+        return -1;
+    if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+        send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, buf_head(&c->rx), buf_avail(&c->rx));
+        buf_free(&c->rx);
+    }
+    return 0;
+too_big:
+    log_warn("client %u sent a message over maxPackageSize (%zu bytes); closing", gws_client_conn_id(c->gc), max);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+    return -1;
+}
+
+static int on_writeable(struct clients *cs, struct lws *wsi, struct client *c)
+{
+    if (c->closing)
+        return -1;
+    if (c->qlen) {
+        struct gwmsg *m = c->q[c->qhead];
+        c->qhead = (uint16_t)((c->qhead + 1) % c->qcap);
+        c->qlen--;
+        c->queued_bytes -= m->len;
+        int rc = write_one(cs, wsi, m);
+        gwmsg_unref(m);
+        if (rc < 0)
+            return -1;
+        if (c->qlen == 0) {
+            free(c->q);
+            c->q = NULL;
+            c->qcap = c->qhead = 0;
+        }
+    }
+    if (c->qlen) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (c->close_after_flush) {
+        /* KICK: the data went out; end with a close frame, not a bare FIN (§14 #20). */
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_closed(struct clients *cs, struct client *c)
+{
+    if (!c->gc)
+        return;
+    send_event(cs, c, GWP_CMD_ON_CLOSE, GWP_FLAG_BODY_IS_SCALAR, "", 0);
+    lan_route_release(cs->gw->lan, &c->route);
+    gws_client_remove(cs->gw->state, c->gc);
+    c->gc = NULL;
+    queue_clear(c);
+    buf_free(&c->rx);
+    cs->nclients--;
+}
+
+static int http_reply(struct lws *wsi, int status, const char *ctype, const char *body)
+{
+    uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+    size_t n = strlen(body);
+    if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, (lws_filepos_t)n, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    if (n && lws_write(wsi, (uint8_t *)body, n, LWS_WRITE_HTTP_FINAL) < (int)n)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int on_http(struct clients *cs, struct lws *wsi, const char *uri)
+{
+    if (strcmp(uri, "/health") == 0) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"status\":\"ok\",\"role\":\"gateway\",\"process\":%d,\"clients\":%zu,\"workers\":%zu}",
+                 cs->gw->index, cs->nclients, lan_worker_count(cs->gw->lan));
+        return http_reply(wsi, HTTP_STATUS_OK, "application/json", body);
+    }
+    return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n");
+}
+
+static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct client *c = user;
+    struct clients *cs = owner_of(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(cs, wsi, c);
+    case LWS_CALLBACK_RECEIVE:
+        return c->gc ? on_receive(cs, wsi, c, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c->gc ? on_writeable(cs, wsi, c) : 0;
+    case LWS_CALLBACK_CLOSED:
+        on_closed(cs, c);
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return on_http(cs, wsi, in ? (const char *)in : "/");
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"gateway", client_cb, sizeof(struct client), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct clients *cs = w->data;
+    for (int i = 0; i < 256; i++) {
+        char ip[48];
+        uint16_t port;
+        int fd = sock_accept(cs->lfd, ip, sizeof ip, &port);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_error("accept: %s (raise the open files limit)", strerror(errno));
+            return;
+        }
+        if (!lws_adopt_socket_vhost(cs->vh, fd)) {
+            log_warn("cannot adopt client %s:%u", ip, port);
+            close(fd);
+        }
+    }
+}
+
+static void lws_log_bridge(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t errlen)
+{
+    struct clients *cs = calloc(1, sizeof *cs);
+    if (!cs) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    cs->gw = gw;
+    cs->lfd = listen_fd;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[] = {gw->loop};
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.foreign_loops = loops;
+    info.user = cs;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.fd_limit_per_thread = 0;
+    cs->ctx = lws_create_context(&info);
+    if (!cs->ctx) {
+        snprintf(err, errlen, "cannot create the libwebsockets context (is libwebsockets-evlib-ev installed?)");
+        free(cs);
+        return NULL;
+    }
+    info.protocols = protocols;
+    info.vhost_name = "gateway";
+    cs->vh = lws_create_vhost(cs->ctx, &info);
+    if (!cs->vh) {
+        snprintf(err, errlen, "cannot create the libwebsockets vhost");
+        lws_context_destroy(cs->ctx);
+        free(cs);
+        return NULL;
+    }
+    ev_io_init(&cs->accept_io, on_accept, listen_fd, EV_READ);
+    cs->accept_io.data = cs;
+    ev_io_start(gw->loop, &cs->accept_io);
+    return cs;
+}
+
+void clients_stop_accepting(struct clients *cs)
+{
+    ev_io_stop(cs->gw->loop, &cs->accept_io);
+    if (cs->lfd >= 0)
+        close(cs->lfd);
+    cs->lfd = -1;
+}
+
+void clients_free(struct clients *cs)
+{
+    if (!cs)
+        return;
+    clients_stop_accepting(cs);
+    lws_context_destroy(cs->ctx);
+    free(cs->scratch);
+    free(cs);
+}
+
+size_t clients_count(const struct clients *cs) { return cs->nclients; }

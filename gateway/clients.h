@@ -1,0 +1,27 @@
+/* clients: the WebSocket side of the gateway, on libwebsockets.
+ *
+ * Each gateway process opens its own SO_REUSEPORT listening socket, accepts
+ * on it through libev and hands every fd to lws (lws 4.1.6's listen-share does
+ * not set SO_REUSEPORT). Handshaken clients are registered with the state
+ * engine; their events go to business workers through lan; the engine's
+ * deliveries come back through the ops table implemented here. Plain HTTP on
+ * the same port answers GET /health. */
+#ifndef GW_CLIENTS_H
+#define GW_CLIENTS_H
+
+#include <stddef.h>
+
+#include "gateway.h"
+
+struct gws_ops;
+
+/* Takes ownership of listen_fd. NULL with a message in err on failure. */
+struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t errlen);
+/* Stops accepting (graceful stop); existing clients stay. */
+void clients_stop_accepting(struct clients *c);
+void clients_free(struct clients *c);
+/* The ops the state engine delivers through; ctx is the struct clients. */
+const struct gws_ops *clients_gws_ops(void);
+size_t clients_count(const struct clients *c);
+
+#endif

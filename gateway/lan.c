@@ -1,0 +1,411 @@
+#include "lan.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "secret.h"
+#include "sock.h"
+#include "state.h"
+
+#define LAN_READ_CHUNK 65536
+#define LAN_PING_SECONDS 25.0
+
+struct lan_link {
+    struct lan *lan;
+    ev_io io;
+    int fd;
+    uint32_t id;
+    char ip[48];
+    uint16_t port;
+    char *worker_key;          /* "<ip>:<name>:<index>" once WORKER_CONNECT succeeded */
+    uint64_t bound_clients;    /* router: clients currently stuck to this worker */
+    struct buf in, out;
+    unsigned authed : 1, closing : 1, dirty : 1, dead : 1;
+    struct lan_link *prev, *next;         /* all links */
+    struct lan_link *dirty_next;          /* links with output to flush */
+};
+
+struct lan {
+    struct gateway *gw;
+    int lfd;
+    ev_io accept_io;
+    ev_prepare flush_prep;
+    ev_timer ping_timer;
+    struct lan_link *links;
+    struct lan_link *dirty;
+    struct lan_link *dead;
+    uint32_t next_id;
+    size_t nlinks, nworkers;
+    uint64_t dropped;
+    int64_t last_drop_log;
+};
+
+static void link_kill(struct lan_link *l, const char *why)
+{
+    struct lan *lan = l->lan;
+    if (l->dead)
+        return;
+    if (why)
+        log_info("internal link %s:%u%s%s closed: %s", l->ip, l->port, l->worker_key ? " worker " : "",
+                 l->worker_key ? l->worker_key : "", why);
+    l->dead = 1;
+    ev_io_stop(lan->gw->loop, &l->io);
+    close(l->fd);
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        lan->links = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    lan->nlinks--;
+    if (l->worker_key)
+        lan->nworkers--;
+    buf_free(&l->in);
+    buf_free(&l->out);
+    /* Freed before the loop sleeps again: callers up the stack may still hold l. */
+    l->next = lan->dead;
+    lan->dead = l;
+}
+
+static void link_mark_dirty(struct lan_link *l)
+{
+    if (!l->dirty) {
+        l->dirty = 1;
+        l->dirty_next = l->lan->dirty;
+        l->lan->dirty = l;
+    }
+}
+
+static void link_flush(struct lan_link *l)
+{
+    struct lan *lan = l->lan;
+    while (buf_avail(&l->out) > 0) {
+        ssize_t w = write(l->fd, buf_head(&l->out), buf_avail(&l->out));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            break;
+        if (w < 0) {
+            link_kill(l, strerror(errno));
+            return;
+        }
+        buf_consume(&l->out, (size_t)w);
+    }
+    int pending = buf_avail(&l->out) > 0;
+    if (!pending && l->closing) {
+        link_kill(l, NULL);
+        return;
+    }
+    int events = (l->closing ? 0 : EV_READ) | (pending ? EV_WRITE : 0);
+    if (events != (l->io.events & (EV_READ | EV_WRITE))) {
+        ev_io_stop(lan->gw->loop, &l->io);
+        ev_io_set(&l->io, l->fd, events);
+        ev_io_start(lan->gw->loop, &l->io);
+    }
+}
+
+static struct lan_link *find_worker_key(struct lan *lan, const char *key)
+{
+    for (struct lan_link *l = lan->links; l; l = l->next)
+        if (l->worker_key && !l->closing && strcmp(l->worker_key, key) == 0)
+            return l;
+    return NULL;
+}
+
+/* WORKER_CONNECT / GATEWAY_CLIENT_CONNECT (§3.4): JSON body with the key. */
+static int link_auth(struct lan_link *l, const struct gwp_frame *f)
+{
+    struct lan *lan = l->lan;
+    const char *want = lan->gw->cfg->secretKey;
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)f->body, f->body_len, 0, &jerr);
+    json_t *key = j ? json_object_get(j, "secret_key") : NULL;
+    int ok = key && json_is_string(key) &&
+             secret_equal(json_string_value(key), json_string_length(key), want, strlen(want));
+    if (!j || !json_is_object(j))
+        ok = 0;
+    if (!ok && want[0] == 0 && j && json_is_object(j) && !key)
+        ok = 1; /* PHP: absent key compares equal to an empty configured key */
+    if (!ok) {
+        log_warn("internal link %s:%u: %s with a wrong secret key; closing", l->ip, l->port,
+                 f->hdr.cmd == GWP_CMD_WORKER_CONNECT ? "WORKER_CONNECT" : "GATEWAY_CLIENT_CONNECT");
+        json_decref(j);
+        return -1;
+    }
+    l->authed = 1;
+    if (f->hdr.cmd == GWP_CMD_WORKER_CONNECT && !l->worker_key) {
+        json_t *wk = json_object_get(j, "worker_key");
+        const char *wks = json_is_string(wk) ? json_string_value(wk) : "";
+        size_t n = strlen(l->ip) + strlen(wks) + 2;
+        char *k = malloc(n);
+        if (!k) {
+            json_decref(j);
+            return -1;
+        }
+        snprintf(k, n, "%s:%s", l->ip, wks);
+        struct lan_link *old = find_worker_key(lan, k);
+        if (old) {
+            /* Same worker reconnected: the old link goes, the new one takes its place. */
+            log_info("worker %s reconnected from %s:%u; closing its old link", k, l->ip, l->port);
+            old->closing = 1;
+            free(old->worker_key);
+            old->worker_key = NULL;
+            lan->nworkers--;
+            link_flush(old);
+        }
+        l->worker_key = k;
+        lan->nworkers++;
+        log_info("business worker %s connected from %s:%u", k, l->ip, l->port);
+    }
+    json_decref(j);
+    return 0;
+}
+
+static void link_frame(struct lan_link *l, const struct gwp_frame *f)
+{
+    struct lan *lan = l->lan;
+    uint8_t cmd = f->hdr.cmd;
+    if (cmd == GWP_CMD_WORKER_CONNECT || cmd == GWP_CMD_GATEWAY_CLIENT_CONNECT) {
+        if (link_auth(l, f) < 0)
+            link_kill(l, NULL);
+        return;
+    }
+    if (!l->authed) {
+        log_warn("Unauthorized request from %s:%u (cmd %u before WORKER_CONNECT/GATEWAY_CLIENT_CONNECT); closing",
+                 l->ip, l->port, cmd);
+        link_kill(l, NULL);
+        return;
+    }
+    size_t before = buf_avail(&l->out);
+    if (gws_exec(lan->gw->state, f, &l->out) < 0)
+        log_warn("gateway inner pack err cmd=%u from %s:%u (ignored)", cmd, l->ip, l->port);
+    if (buf_avail(&l->out) != before)
+        link_mark_dirty(l);
+}
+
+static void link_read(struct lan_link *l)
+{
+    struct lan *lan = l->lan;
+    uint32_t max = (uint32_t)lan->gw->cfg->maxPackageSize;
+    for (int rounds = 0; rounds < 16 && !l->dead && !l->closing; rounds++) {
+        uint8_t *dst = buf_reserve(&l->in, LAN_READ_CHUNK);
+        if (!dst) {
+            link_kill(l, "out of memory");
+            return;
+        }
+        ssize_t r = read(l->fd, dst, LAN_READ_CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return;
+        if (r <= 0) {
+            link_kill(l, r == 0 ? "peer closed" : strerror(errno));
+            return;
+        }
+        buf_commit(&l->in, (size_t)r);
+        for (;;) {
+            struct gwp_frame f;
+            size_t used;
+            char err[160];
+            int rc = gwp_decode(buf_head(&l->in), buf_avail(&l->in), max, &f, &used, err, sizeof err);
+            if (rc == GWP_NEED_MORE)
+                break;
+            if (rc == GWP_ERROR) {
+                log_warn("internal link %s:%u: protocol error: %s; closing", l->ip, l->port, err);
+                link_kill(l, NULL);
+                return;
+            }
+            link_frame(l, &f);
+            if (l->dead || l->closing)
+                return;
+            buf_consume(&l->in, used);
+        }
+        if ((size_t)r < LAN_READ_CHUNK)
+            return;
+    }
+}
+
+static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    struct lan_link *l = w->data;
+    if (revents & EV_WRITE)
+        link_flush(l);
+    if (!l->dead && (revents & EV_READ))
+        link_read(l);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct lan *lan = w->data;
+    for (int i = 0; i < 64; i++) {
+        char ip[48];
+        uint16_t port;
+        int fd = sock_accept(lan->lfd, ip, sizeof ip, &port);
+        if (fd < 0)
+            return;
+        struct lan_link *l = calloc(1, sizeof *l);
+        if (!l) {
+            close(fd);
+            continue;
+        }
+        sock_keepalive(fd);
+        l->lan = lan;
+        l->fd = fd;
+        l->id = ++lan->next_id ? lan->next_id : ++lan->next_id;
+        snprintf(l->ip, sizeof l->ip, "%s", ip);
+        l->port = port;
+        /* Without a key every link is authorised from the start (§3.4). */
+        l->authed = lan->gw->cfg->secretKey[0] == 0;
+        ev_io_init(&l->io, on_link_io, fd, EV_READ);
+        l->io.data = l;
+        ev_io_start(loop, &l->io);
+        l->next = lan->links;
+        if (lan->links)
+            lan->links->prev = l;
+        lan->links = l;
+        lan->nlinks++;
+    }
+}
+
+/* Before the loop sleeps: one write per link for everything queued this
+ * iteration, then free the links that died. */
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct lan *lan = w->data;
+    while (lan->dirty) {
+        struct lan_link *l = lan->dirty;
+        lan->dirty = l->dirty_next;
+        l->dirty = 0;
+        if (!l->dead)
+            link_flush(l);
+    }
+    while (lan->dead) {
+        struct lan_link *l = lan->dead;
+        lan->dead = l->next;
+        free(l->worker_key);
+        free(l);
+    }
+}
+
+static void on_ping(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct lan *lan = w->data;
+    uint8_t ping[GWP_HEADER_LEN];
+    struct gwp_header h = {.pack_len = GWP_HEADER_LEN, .cmd = GWP_CMD_PING, .flag = GWP_FLAG_BODY_IS_SCALAR};
+    gwp_header_pack(ping, &h);
+    for (struct lan_link *l = lan->links; l; l = l->next)
+        if (l->worker_key && !l->closing && buf_append(&l->out, ping, sizeof ping) == 0)
+            link_mark_dirty(l);
+}
+
+struct lan *lan_new(struct gateway *gw, int listen_fd)
+{
+    struct lan *lan = calloc(1, sizeof *lan);
+    if (!lan)
+        return NULL;
+    lan->gw = gw;
+    lan->lfd = listen_fd;
+    ev_io_init(&lan->accept_io, on_accept, listen_fd, EV_READ);
+    lan->accept_io.data = lan;
+    ev_io_start(gw->loop, &lan->accept_io);
+    ev_prepare_init(&lan->flush_prep, on_prepare);
+    lan->flush_prep.data = lan;
+    ev_prepare_start(gw->loop, &lan->flush_prep);
+    /* PHP pings worker links only when lanIp is not the literal 127.0.0.1 (§3.9). */
+    if (strcmp(gw->cfg->lanIp, "127.0.0.1") != 0) {
+        ev_timer_init(&lan->ping_timer, on_ping, LAN_PING_SECONDS, LAN_PING_SECONDS);
+        lan->ping_timer.data = lan;
+        ev_timer_start(gw->loop, &lan->ping_timer);
+    }
+    return lan;
+}
+
+void lan_free(struct lan *lan)
+{
+    if (!lan)
+        return;
+    while (lan->links)
+        link_kill(lan->links, NULL);
+    ev_invoke(lan->gw->loop, &lan->flush_prep, 0);
+    ev_io_stop(lan->gw->loop, &lan->accept_io);
+    ev_prepare_stop(lan->gw->loop, &lan->flush_prep);
+    ev_timer_stop(lan->gw->loop, &lan->ping_timer);
+    close(lan->lfd);
+    free(lan);
+}
+
+static struct lan_link *route_pick(struct lan *lan, lan_route *route)
+{
+    if (*route) {
+        for (struct lan_link *l = lan->links; l; l = l->next)
+            if (l->id == *route && l->worker_key && !l->closing)
+                return l;
+        *route = 0; /* its worker left: pick again (§7) */
+    }
+    struct lan_link *best = NULL;
+    /* Ties go to the worker that connected first: links are kept newest
+     * first, so the last minimum found wins. */
+    for (struct lan_link *l = lan->links; l; l = l->next)
+        if (l->worker_key && !l->closing && (!best || l->bound_clients <= best->bound_clients))
+            best = l;
+    if (best) {
+        best->bound_clients++;
+        *route = best->id;
+    }
+    return best;
+}
+
+void lan_route_release(struct lan *lan, lan_route *route)
+{
+    if (!*route)
+        return;
+    for (struct lan_link *l = lan->links; l; l = l->next)
+        if (l->id == *route) {
+            if (l->bound_clients)
+                l->bound_clients--;
+            break;
+        }
+    *route = 0;
+}
+
+int lan_send_event(struct lan *lan, lan_route *route, uint8_t cmd, const struct gwp_header *hdr, uint8_t flag,
+                   const void *ext, size_t ext_len, const void *body, size_t body_len)
+{
+    struct lan_link *l = route_pick(lan, route);
+    if (!l || buf_avail(&l->out) + GWP_HEADER_LEN + ext_len + body_len > (size_t)lan->gw->cfg->sendToWorkerBufferSize) {
+        lan->dropped++;
+        int64_t now = (int64_t)ev_now(lan->gw->loop);
+        if (now != lan->last_drop_log) {
+            lan->last_drop_log = now;
+            log_warn("SendBufferToWorker fail: %s (%llu events dropped so far)",
+                     l ? "the worker's send buffer is full" : "no business worker is connected",
+                     (unsigned long long)lan->dropped);
+        }
+        return -1;
+    }
+    struct gwp_header h = *hdr;
+    h.cmd = cmd;
+    h.flag = flag;
+    if (gwp_encode(&l->out, &h, ext, ext_len, body, body_len) < 0)
+        return -1;
+    link_mark_dirty(l);
+    return 0;
+}
+
+size_t lan_worker_count(const struct lan *lan) { return lan->nworkers; }
+size_t lan_link_count(const struct lan *lan) { return lan->nlinks; }
+uint64_t lan_dropped_events(const struct lan *lan) { return lan->dropped; }
