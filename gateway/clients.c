@@ -29,6 +29,7 @@ struct client {
     uint16_t qhead, qlen, qcap; /* ring of queued messages */
     struct gwmsg **q;
     uint32_t queued_bytes;
+    int32_t silent_ticks;      /* heartbeat counter c of §6.1: -1 after any inbound data */
     unsigned close_after_flush : 1, closing : 1;
     struct buf rx;             /* reassembly of a fragmented message, only while one arrives */
 };
@@ -39,9 +40,10 @@ struct clients {
     struct lws_vhost *vh;
     int lfd;
     ev_io accept_io;
+    ev_timer heartbeat;
+    struct gwmsg *ping_msg;    /* pingData, framed once and shared */
     size_t nclients;
-    uint8_t *scratch;          /* LWS_PRE + payload, reused for every write */
-    size_t scratch_cap;
+    uint64_t heartbeat_kills;
 };
 
 static struct clients *owner_of(struct lws *wsi)
@@ -274,38 +276,57 @@ static int utf8_valid(const uint8_t *s, size_t n)
     return 1;
 }
 
-static int write_one(struct clients *cs, struct lws *wsi, struct gwmsg *m)
+/* The payload as it goes on the wire, prepared once per message and kept in
+ * the message's encoding cache with LWS_PRE bytes of headroom: every
+ * recipient writes from the same bytes (lws puts the frame header in the
+ * headroom, identical for all of them). enc[0] = payload, enc_len[0] its
+ * length; enc_len[1] = the lws write mode. */
+static const uint8_t *wire_payload(struct gwmsg *m, size_t *len, enum lws_write_protocol *mode)
 {
-    const uint8_t *payload = m->data;
-    size_t len = m->len;
-    struct buf json = BUF_INIT;
-    enum lws_write_protocol mode = LWS_WRITE_TEXT;
-    if (m->flags & GWMSG_ARRAY) {
-        /* A PHP array body: WebSocket clients get it as JSON (§3.2 C). */
-        if (gwmsg_json_body(m, &json) < 0) {
-            log_warn("dropping a message whose array body does not decode");
-            return 0;
+    if (!m->enc[0]) {
+        struct buf json = BUF_INIT;
+        const uint8_t *payload = m->data;
+        size_t n = m->len;
+        enum lws_write_protocol md = LWS_WRITE_TEXT;
+        if (m->flags & GWMSG_ARRAY) {
+            /* A PHP array body: WebSocket clients get it as JSON (§3.2 C). */
+            if (gwmsg_json_body(m, &json) < 0) {
+                buf_free(&json);
+                return NULL;
+            }
+            payload = buf_head(&json);
+            n = buf_avail(&json);
         }
-        payload = buf_head(&json);
-        len = buf_avail(&json);
-    } else if (m->flags & GWMSG_RAW) {
-        mode = LWS_WRITE_RAW;
-    } else if (!utf8_valid(payload, len)) {
-        mode = LWS_WRITE_BINARY; /* browsers close on invalid UTF-8 in text frames */
-    }
-    if (cs->scratch_cap < LWS_PRE + len) {
-        size_t cap = LWS_PRE + len + 1024;
-        uint8_t *s = realloc(cs->scratch, cap);
-        if (!s) {
+        if (m->flags & GWMSG_RAW)
+            md = LWS_WRITE_RAW;
+        else if (!utf8_valid(payload, n))
+            md = LWS_WRITE_BINARY; /* browsers close on invalid UTF-8 in text frames */
+        uint8_t *e = malloc(LWS_PRE + n + 1);
+        if (!e) {
             buf_free(&json);
-            return -1;
+            return NULL;
         }
-        cs->scratch = s;
-        cs->scratch_cap = cap;
+        memcpy(e + LWS_PRE, payload, n);
+        buf_free(&json);
+        m->enc[0] = e;
+        m->enc_len[0] = (uint32_t)n;
+        m->enc_len[1] = (uint32_t)md;
     }
-    memcpy(cs->scratch + LWS_PRE, payload, len);
-    int n = lws_write(wsi, cs->scratch + LWS_PRE, len, mode);
-    buf_free(&json);
+    *len = m->enc_len[0];
+    *mode = (enum lws_write_protocol)m->enc_len[1];
+    return (const uint8_t *)m->enc[0] + LWS_PRE;
+}
+
+static int write_one(struct lws *wsi, struct gwmsg *m)
+{
+    size_t len;
+    enum lws_write_protocol mode;
+    const uint8_t *p = wire_payload(m, &len, &mode);
+    if (!p) {
+        log_warn("dropping a message whose array body does not decode");
+        return 0;
+    }
+    int n = lws_write(wsi, (unsigned char *)p, len, mode);
     return n < (int)len ? -1 : 0;
 }
 
@@ -370,6 +391,7 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
             c->client_port = ntohs(a->sin6_port);
         }
     }
+    c->silent_ticks = -1;
     c->gc = gws_client_add(cs->gw->state, wsi);
     if (!c->gc)
         return -1;
@@ -393,6 +415,7 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
 static int on_receive(struct clients *cs, struct lws *wsi, struct client *c, const void *in, size_t len)
 {
     size_t max = (size_t)cs->gw->cfg->maxPackageSize;
+    c->silent_ticks = -1; /* any inbound data counts as a heartbeat (§6.1) */
     if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi) &&
         buf_avail(&c->rx) == 0) {
         if (len > max)
@@ -414,7 +437,7 @@ too_big:
     return -1;
 }
 
-static int on_writeable(struct clients *cs, struct lws *wsi, struct client *c)
+static int on_writeable(struct lws *wsi, struct client *c)
 {
     if (c->closing)
         return -1;
@@ -423,7 +446,7 @@ static int on_writeable(struct clients *cs, struct lws *wsi, struct client *c)
         c->qhead = (uint16_t)((c->qhead + 1) % c->qcap);
         c->qlen--;
         c->queued_bytes -= m->len;
-        int rc = write_one(cs, wsi, m);
+        int rc = write_one(wsi, m);
         gwmsg_unref(m);
         if (rc < 0)
             return -1;
@@ -490,8 +513,11 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return on_established(cs, wsi, c);
     case LWS_CALLBACK_RECEIVE:
         return c->gc ? on_receive(cs, wsi, c, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        c->silent_ticks = -1;
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return c->gc ? on_writeable(cs, wsi, c) : 0;
+        return c->gc ? on_writeable(wsi, c) : 0;
     case LWS_CALLBACK_CLOSED:
         on_closed(cs, c);
         return 0;
@@ -507,6 +533,31 @@ static const struct lws_protocols protocols[] = {
     {"gateway", client_cb, sizeof(struct client), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
+
+/* One tick for every client (§6.1): every pingInterval/2 when
+ * pingNotResponseLimit > 0, else every pingInterval. */
+static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct clients *cs = w->data;
+    long limit = cs->gw->cfg->pingNotResponseLimit;
+    for (struct gws_client *gc = gws_client_next(cs->gw->state, NULL); gc; gc = gws_client_next(cs->gw->state, gc)) {
+        struct lws *wsi = gws_client_handle(gc);
+        struct client *c = lws_wsi_user(wsi);
+        if (c->closing)
+            continue;
+        if (limit > 0 && c->silent_ticks >= 2 * limit) {
+            c->closing = 1;
+            cs->heartbeat_kills++;
+            lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        c->silent_ticks++;
+        if (cs->ping_msg && !(c->silent_ticks == 0 || (limit > 0 && (c->silent_ticks & 1))))
+            op_send(cs, gc, cs->ping_msg);
+    }
+}
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -573,6 +624,15 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     ev_io_init(&cs->accept_io, on_accept, listen_fd, EV_READ);
     cs->accept_io.data = cs;
     ev_io_start(gw->loop, &cs->accept_io);
+    const struct gateway_cfg *cfg = gw->cfg;
+    if (cfg->pingInterval > 0) {
+        double period = cfg->pingNotResponseLimit > 0 ? cfg->pingInterval / 2.0 : (double)cfg->pingInterval;
+        if (cfg->pingData[0])
+            cs->ping_msg = gwmsg_new(cfg->pingData, strlen(cfg->pingData), 0);
+        ev_timer_init(&cs->heartbeat, on_heartbeat, period, period);
+        cs->heartbeat.data = cs;
+        ev_timer_start(gw->loop, &cs->heartbeat);
+    }
     return cs;
 }
 
@@ -589,8 +649,9 @@ void clients_free(struct clients *cs)
     if (!cs)
         return;
     clients_stop_accepting(cs);
+    ev_timer_stop(cs->gw->loop, &cs->heartbeat);
     lws_context_destroy(cs->ctx);
-    free(cs->scratch);
+    gwmsg_unref(cs->ping_msg);
     free(cs);
 }
 

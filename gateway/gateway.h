@@ -31,6 +31,9 @@ struct gateway_cfg {
     long maxPackageSize;
     long sendToWorkerBufferSize;
     long sendToClientBufferSize;
+    char *router;
+    long pendingTimeout;
+    long pendingBufferSize;
 };
 
 struct gateway {

@@ -17,6 +17,9 @@
 
 #define LAN_READ_CHUNK 65536
 #define LAN_PING_SECONDS 25.0
+/* Route of a client whose events were held while no worker was connected:
+ * it follows them to whichever worker takes the held queue. */
+#define ROUTE_PENDING UINT32_MAX
 
 struct lan_link {
     struct lan *lan;
@@ -33,8 +36,21 @@ struct lan_link {
     struct lan_link *dirty_next;          /* links with output to flush */
 };
 
+/* Events that found no business worker wait here, in arrival order, until
+ * one connects or they expire (§6.5 C: the project holds, PHP drops). */
+struct pending_ev {
+    double at;       /* ev_now() when queued */
+    uint32_t len;    /* bytes of this frame in the pending buffer */
+};
+
 struct lan {
     struct gateway *gw;
+    struct buf pending;          /* encoded frames, back to back */
+    struct pending_ev *pev;      /* ring, one entry per frame */
+    size_t pev_head, pev_len, pev_cap;
+    uint32_t pending_owner;      /* link that took the last flush: PENDING routes resolve to it */
+    uint64_t pending_expired, pending_overflow;
+    ev_timer pending_timer;
     int lfd;
     ev_io accept_io;
     ev_prepare flush_prep;
@@ -120,6 +136,79 @@ static struct lan_link *find_worker_key(struct lan *lan, const char *key)
     return NULL;
 }
 
+static void pending_drop_head(struct lan *lan)
+{
+    struct pending_ev *e = &lan->pev[lan->pev_head];
+    buf_consume(&lan->pending, e->len);
+    lan->pev_head = (lan->pev_head + 1) % lan->pev_cap;
+    lan->pev_len--;
+}
+
+static void pending_expire(struct lan *lan)
+{
+    double limit = ev_now(lan->gw->loop) - (double)lan->gw->cfg->pendingTimeout;
+    uint64_t n = 0;
+    while (lan->pev_len && lan->pev[lan->pev_head].at <= limit) {
+        pending_drop_head(lan);
+        n++;
+    }
+    if (n) {
+        lan->pending_expired += n;
+        log_warn("no business worker for %ld s: dropped %llu held client events (%llu in all)",
+                 lan->gw->cfg->pendingTimeout, (unsigned long long)n, (unsigned long long)lan->pending_expired);
+    }
+}
+
+static void on_pending_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pending_expire(w->data);
+}
+
+/* Queues an encoded frame while no worker is connected. 0 or -1 (full). */
+static int pending_push(struct lan *lan, const struct gwp_header *h, const void *ext, size_t ext_len, const void *body,
+                        size_t body_len)
+{
+    size_t need = GWP_HEADER_LEN + ext_len + body_len;
+    if (buf_avail(&lan->pending) + need > (size_t)lan->gw->cfg->pendingBufferSize)
+        return -1;
+    if (lan->pev_len == lan->pev_cap) {
+        size_t ncap = lan->pev_cap ? lan->pev_cap * 2 : 64;
+        struct pending_ev *n = malloc(ncap * sizeof *n);
+        if (!n)
+            return -1;
+        for (size_t i = 0; i < lan->pev_len; i++)
+            n[i] = lan->pev[(lan->pev_head + i) % lan->pev_cap];
+        free(lan->pev);
+        lan->pev = n;
+        lan->pev_cap = ncap;
+        lan->pev_head = 0;
+    }
+    if (gwp_encode(&lan->pending, h, ext, ext_len, body, body_len) < 0)
+        return -1;
+    lan->pev[(lan->pev_head + lan->pev_len) % lan->pev_cap] = (struct pending_ev){ev_now(lan->gw->loop), (uint32_t)need};
+    lan->pev_len++;
+    return 0;
+}
+
+/* A worker connected: everything held goes to it, in order, and the clients
+ * whose events were held stick to it (their routes are ROUTE_PENDING). */
+static void pending_flush_to(struct lan *lan, struct lan_link *l)
+{
+    pending_expire(lan);
+    lan->pending_owner = l->id;
+    if (!lan->pev_len)
+        return;
+    size_t n = lan->pev_len, bytes = buf_avail(&lan->pending);
+    if (buf_append(&l->out, buf_head(&lan->pending), bytes) < 0)
+        return;
+    buf_free(&lan->pending);
+    lan->pev_head = lan->pev_len = 0;
+    link_mark_dirty(l);
+    log_info("delivered %zu held client events (%zu bytes) to worker %s", n, bytes, l->worker_key);
+}
+
 /* WORKER_CONNECT / GATEWAY_CLIENT_CONNECT (§3.4): JSON body with the key. */
 static int link_auth(struct lan_link *l, const struct gwp_frame *f)
 {
@@ -164,6 +253,7 @@ static int link_auth(struct lan_link *l, const struct gwp_frame *f)
         l->worker_key = k;
         lan->nworkers++;
         log_info("business worker %s connected from %s:%u", k, l->ip, l->port);
+        pending_flush_to(lan, l);
     }
     json_decref(j);
     return 0;
@@ -325,6 +415,9 @@ struct lan *lan_new(struct gateway *gw, int listen_fd)
     ev_prepare_init(&lan->flush_prep, on_prepare);
     lan->flush_prep.data = lan;
     ev_prepare_start(gw->loop, &lan->flush_prep);
+    ev_timer_init(&lan->pending_timer, on_pending_timer, 1.0, 1.0);
+    lan->pending_timer.data = lan;
+    ev_timer_start(gw->loop, &lan->pending_timer);
     /* PHP pings worker links only when lanIp is not the literal 127.0.0.1 (§3.9). */
     if (strcmp(gw->cfg->lanIp, "127.0.0.1") != 0) {
         ev_timer_init(&lan->ping_timer, on_ping, LAN_PING_SECONDS, LAN_PING_SECONDS);
@@ -344,24 +437,55 @@ void lan_free(struct lan *lan)
     ev_io_stop(lan->gw->loop, &lan->accept_io);
     ev_prepare_stop(lan->gw->loop, &lan->flush_prep);
     ev_timer_stop(lan->gw->loop, &lan->ping_timer);
+    ev_timer_stop(lan->gw->loop, &lan->pending_timer);
+    buf_free(&lan->pending);
+    free(lan->pev);
     close(lan->lfd);
     free(lan);
 }
 
-static struct lan_link *route_pick(struct lan *lan, lan_route *route)
+static struct lan_link *link_by_id(struct lan *lan, uint32_t id)
 {
-    if (*route) {
-        for (struct lan_link *l = lan->links; l; l = l->next)
-            if (l->id == *route && l->worker_key && !l->closing)
-                return l;
-        *route = 0; /* its worker left: pick again (§7) */
-    }
-    struct lan_link *best = NULL;
-    /* Ties go to the worker that connected first: links are kept newest
-     * first, so the last minimum found wins. */
     for (struct lan_link *l = lan->links; l; l = l->next)
-        if (l->worker_key && !l->closing && (!best || l->bound_clients <= best->bound_clients))
-            best = l;
+        if (l->id == id && l->worker_key && !l->closing)
+            return l;
+    return NULL;
+}
+
+/* Sticky routing (§7): a client's first event picks a worker by the
+ * configured rule, later ones follow it while it lives. */
+static struct lan_link *route_pick(struct lan *lan, lan_route *route, uint32_t conn_id)
+{
+    if (*route == ROUTE_PENDING) {
+        struct lan_link *l = link_by_id(lan, lan->pending_owner);
+        if (l) {
+            l->bound_clients++;
+            *route = l->id;
+            return l;
+        }
+        *route = 0;
+    } else if (*route) {
+        struct lan_link *l = link_by_id(lan, *route);
+        if (l)
+            return l;
+        *route = 0; /* its worker left: pick again */
+    }
+    if (lan->nworkers == 0)
+        return NULL;
+    struct lan_link *best = NULL;
+    const char *mode = lan->gw->cfg->router;
+    if (strcmp(mode, "leastConnections") == 0) {
+        /* Ties go to the worker that connected first: links are kept newest
+         * first, so the last minimum found wins. */
+        for (struct lan_link *l = lan->links; l; l = l->next)
+            if (l->worker_key && !l->closing && (!best || l->bound_clients <= best->bound_clients))
+                best = l;
+    } else {
+        size_t want = strcmp(mode, "client") == 0 ? conn_id % lan->nworkers : (size_t)random() % lan->nworkers;
+        for (struct lan_link *l = lan->links; l && !best; l = l->next)
+            if (l->worker_key && !l->closing && want-- == 0)
+                best = l;
+    }
     if (best) {
         best->bound_clients++;
         *route = best->id;
@@ -371,8 +495,10 @@ static struct lan_link *route_pick(struct lan *lan, lan_route *route)
 
 void lan_route_release(struct lan *lan, lan_route *route)
 {
-    if (!*route)
+    if (!*route || *route == ROUTE_PENDING) {
+        *route = 0;
         return;
+    }
     for (struct lan_link *l = lan->links; l; l = l->next)
         if (l->id == *route) {
             if (l->bound_clients)
@@ -385,26 +511,38 @@ void lan_route_release(struct lan *lan, lan_route *route)
 int lan_send_event(struct lan *lan, lan_route *route, uint8_t cmd, const struct gwp_header *hdr, uint8_t flag,
                    const void *ext, size_t ext_len, const void *body, size_t body_len)
 {
-    struct lan_link *l = route_pick(lan, route);
-    if (!l || buf_avail(&l->out) + GWP_HEADER_LEN + ext_len + body_len > (size_t)lan->gw->cfg->sendToWorkerBufferSize) {
+    struct gwp_header h = *hdr;
+    h.cmd = cmd;
+    h.flag = flag;
+    struct lan_link *l = route_pick(lan, route, hdr->connection_id);
+    const char *why = NULL;
+    if (!l) {
+        if (lan->gw->cfg->pendingTimeout > 0 && pending_push(lan, &h, ext, ext_len, body, body_len) == 0) {
+            *route = ROUTE_PENDING;
+            return 0;
+        }
+        lan->pending_overflow++;
+        why = lan->gw->cfg->pendingTimeout > 0 ? "no business worker is connected and the held-event queue is full"
+                                               : "no business worker is connected";
+    } else if (buf_avail(&l->out) + GWP_HEADER_LEN + ext_len + body_len > (size_t)lan->gw->cfg->sendToWorkerBufferSize) {
+        why = "the worker's send buffer is full";
+    }
+    if (why) {
         lan->dropped++;
         int64_t now = (int64_t)ev_now(lan->gw->loop);
         if (now != lan->last_drop_log) {
             lan->last_drop_log = now;
-            log_warn("SendBufferToWorker fail: %s (%llu events dropped so far)",
-                     l ? "the worker's send buffer is full" : "no business worker is connected",
-                     (unsigned long long)lan->dropped);
+            log_warn("SendBufferToWorker fail: %s (%llu events dropped so far)", why, (unsigned long long)lan->dropped);
         }
         return -1;
     }
-    struct gwp_header h = *hdr;
-    h.cmd = cmd;
-    h.flag = flag;
     if (gwp_encode(&l->out, &h, ext, ext_len, body, body_len) < 0)
         return -1;
     link_mark_dirty(l);
     return 0;
 }
+
+size_t lan_pending_count(const struct lan *lan) { return lan->pev_len; }
 
 size_t lan_worker_count(const struct lan *lan) { return lan->nworkers; }
 size_t lan_link_count(const struct lan *lan) { return lan->nlinks; }

@@ -25,15 +25,19 @@ void lan_free(struct lan *lan);
 typedef uint32_t lan_route;
 
 /* Sends event `cmd` about a client to a business worker chosen by the router
- * (sticky least-connections, §7). hdr holds the client's fields; pack_len,
- * cmd, flag and ext_len are filled here. Returns 0, or -1 when no worker link
- * can take it (none connected, or its send buffer is full). */
+ * (sticky, by the `router` setting, §7). hdr holds the client's fields;
+ * pack_len, cmd, flag and ext_len are filled here. With no worker connected
+ * the event is held (pendingTimeout, pendingBufferSize) and delivered to the
+ * first worker that connects. Returns 0, or -1 when it was dropped (held
+ * queue full, or the worker's send buffer full); drops are logged. */
 int lan_send_event(struct lan *lan, lan_route *route, uint8_t cmd, const struct gwp_header *hdr, uint8_t flag,
                    const void *ext, size_t ext_len, const void *body, size_t body_len);
 /* The client is gone: release its place in the router's counts. */
 void lan_route_release(struct lan *lan, lan_route *route);
 
 size_t lan_worker_count(const struct lan *lan);
+/* Client events held while no worker is connected. */
+size_t lan_pending_count(const struct lan *lan);
 size_t lan_link_count(const struct lan *lan);
 uint64_t lan_dropped_events(const struct lan *lan);
 

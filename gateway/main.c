@@ -45,6 +45,12 @@ static const struct cfg_opt gateway_opts[] = {
      "bytes queued to one business worker before events are dropped"},
     {"sendToClientBufferSize", CFG_INT, OFF(sendToClientBufferSize), "1024000", 1024, 1073741824,
      "bytes queued to one client before it is closed as a slow consumer"},
+    {"router", CFG_STR, OFF(router), "leastConnections", 0, 0,
+     "how a client's first event picks a business worker: leastConnections, random or client (all sticky)"},
+    {"pendingTimeout", CFG_INT, OFF(pendingTimeout), "30", 0, 3600,
+     "seconds client events are held while no business worker is connected (0 = drop at once)"},
+    {"pendingBufferSize", CFG_INT, OFF(pendingBufferSize), "4194304", 0, 1073741824,
+     "bytes of client events held while no business worker is connected"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
@@ -70,10 +76,11 @@ static void write_child_status(struct gw_proc *p)
 {
     char path[1100], line[512];
     snprintf(path, sizeof path, "%s.status.%d", p->gw.cfg->common.pidFile, p->gw.index);
-    snprintf(line, sizeof line, "  process %d  pid %d  listen %s://%s:%u  internal %s  clients %zu  workers %zu  links %zu  registers %d  dropped events %llu\n",
+    snprintf(line, sizeof line, "  process %d  pid %d  listen %s://%s:%u  internal %s  clients %zu  workers %zu  links %zu  registers %d  held events %zu  dropped events %llu\n",
              p->gw.index, (int)getpid(), p->gw.cfg->listen.scheme, p->gw.cfg->listen.host, p->gw.cfg->listen.port,
              p->gw.lan_address, clients_count(p->gw.clients), lan_worker_count(p->gw.lan), lan_link_count(p->gw.lan),
-             reglink_connected(p->gw.reglink), (unsigned long long)lan_dropped_events(p->gw.lan));
+             reglink_connected(p->gw.reglink), lan_pending_count(p->gw.lan),
+             (unsigned long long)lan_dropped_events(p->gw.lan));
     FILE *f = fopen(path, "w");
     if (f) {
         fputs(line, f);
@@ -184,6 +191,10 @@ static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
     if (!netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &ip) || ip == 0) {
         snprintf(err, errlen, "lanIp: '%s' must be a dotted-quad IPv4 address workers can reach (not 0.0.0.0, no "
                  "host name): client_ids and routing depend on it", cfg->lanIp);
+        return NULL;
+    }
+    if (strcmp(cfg->router, "leastConnections") && strcmp(cfg->router, "random") && strcmp(cfg->router, "client")) {
+        snprintf(err, errlen, "router: '%s' is not leastConnections, random or client", cfg->router);
         return NULL;
     }
     if (cfg->startPort + cfg->count - 1 > 65535) {

@@ -1,0 +1,258 @@
+/* The gateway's operational behaviour as real processes on loopback:
+ * heartbeats, client events held while no business worker is connected,
+ * slow consumers, several gateway processes, status. */
+#include <CUnit/Basic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fakebw.h"
+#include "tu.h"
+#include "wsc.h"
+
+#define KEY "ops-key"
+
+static char dir[64];
+static int reg_port;
+static pid_t reg_pid;
+
+struct gw {
+    pid_t pid;
+    int ws_port, lan_port;
+    char log[128], pidfile[128];
+};
+
+static int suite_init(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/gw-test-ops-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    reg_port = tu_free_port();
+    char *bin = tu_bin_path("register");
+    char a[2][160], logp[128];
+    snprintf(a[0], 160, "--listen=text://127.0.0.1:%d", reg_port);
+    snprintf(a[1], 160, "--pidFile=%s/register.pid", dir);
+    snprintf(logp, sizeof logp, "%s/register.out", dir);
+    char *argv[] = {bin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
+    reg_pid = tu_spawn(argv, logp);
+    free(bin);
+    int fd = tu_connect(reg_port, 5000);
+    if (fd < 0)
+        return -1;
+    tu_close(fd);
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    int st = tu_stop(reg_pid, 5000);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Starts a gateway with extra settings (NULL-terminated list). */
+static int gw_start(struct gw *g, const char *name, ...)
+{
+    g->ws_port = tu_free_port();
+    if (g->lan_port <= 0)
+        g->lan_port = tu_free_port();
+    snprintf(g->log, sizeof g->log, "%s/%s.out", dir, name);
+    snprintf(g->pidfile, sizeof g->pidfile, "%s/%s.pid", dir, name);
+    char *bin = tu_bin_path("gateway");
+    char a[5][160];
+    snprintf(a[0], 160, "--listen=websocket://127.0.0.1:%d", g->ws_port);
+    snprintf(a[1], 160, "--startPort=%d", g->lan_port);
+    snprintf(a[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
+    snprintf(a[3], 160, "--pidFile=%s", g->pidfile);
+    char *argv[16] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY};
+    int n = 6;
+    va_list ap;
+    va_start(ap, name);
+    const char *x;
+    while ((x = va_arg(ap, const char *)) && n < 14)
+        argv[n++] = (char *)x;
+    va_end(ap);
+    argv[n++] = "start";
+    argv[n] = NULL;
+    g->pid = tu_spawn(argv, g->log);
+    free(bin);
+    int fd = tu_connect(g->lan_port, 5000);
+    if (fd < 0)
+        return -1;
+    tu_close(fd);
+    return 0;
+}
+
+static void gw_stop(struct gw *g)
+{
+    int st = tu_stop(g->pid, 5000);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_heartbeat(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "hb", "--pingInterval=1", "--pingNotResponseLimit=1", "--pingData={\"type\":\"ping\"}",
+                             NULL) == 0);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Hb:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    int quiet = wsc_connect(g.ws_port, "/", NULL, 3000);
+    int talker = wsc_connect(g.ws_port, "/", NULL, 3000);
+    CU_ASSERT_FATAL(quiet >= 0 && talker >= 0);
+    long long t0 = tu_now_ms();
+    /* The silent client gets the probe, then is dropped (§6.1: L=1 → ping at
+     * tick 3, destroy at tick 4, ticks every 0.5 s). The talker answers each
+     * probe and stays. */
+    CU_ASSERT(wsc_expect_text(quiet, "{\"type\":\"ping\"}", 3000));
+    CU_ASSERT(wsc_expect_text(talker, "{\"type\":\"ping\"}", 3000));
+    long long t_ping = tu_now_ms() - t0;
+    CU_ASSERT(t_ping >= 900); /* not before tick 3 after the last data (upper bound left to the timeouts) */
+    wsc_send(talker, WSC_TEXT, "pong", 4);
+    CU_ASSERT_EQUAL(tu_wait_eof(quiet, 3000), 1);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT(wsc_expect_text(talker, "{\"type\":\"ping\"}", 3000));
+        wsc_send(talker, WSC_TEXT, "pong", 4);
+    }
+    /* The worker saw exactly one ON_CLOSE: the quiet one. */
+    int closes = 0;
+    while (fakebw_next(&bw, 300) == 0)
+        closes += bw.last.hdr.cmd == GWP_CMD_ON_CLOSE;
+    CU_ASSERT_EQUAL(closes, 1);
+    tu_close(quiet);
+    tu_close(talker);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
+static void test_events_held_until_a_worker_connects(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "pending", "--pendingTimeout=20", NULL) == 0);
+    int c = wsc_connect(g.ws_port, "/?early=1", NULL, 3000);
+    CU_ASSERT_FATAL(c >= 0);
+    wsc_send(c, WSC_TEXT, "first", 5);
+    wsc_send(c, WSC_TEXT, "second", 6);
+    usleep(300000);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Late:0", KEY) == 0);
+    uint8_t want[] = {GWP_CMD_ON_CONNECT, GWP_CMD_ON_WEBSOCKET_CONNECT, GWP_CMD_ON_MESSAGE, GWP_CMD_ON_MESSAGE};
+    for (size_t i = 0; i < sizeof want; i++) {
+        CU_ASSERT_FATAL(fakebw_next(&bw, 3000) == 0);
+        CU_ASSERT_EQUAL(bw.last.hdr.cmd, want[i]);
+    }
+    CU_ASSERT(bw.last.body_len == 6 && memcmp(bw.last.body, "second", 6) == 0);
+    /* The client sticks to that worker and is served normally. */
+    uint32_t id = bw.last.hdr.connection_id;
+    fakebw_cmd(&bw, GWP_CMD_SEND_TO_ONE, id, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, "late hello", 10);
+    CU_ASSERT(wsc_expect_text(c, "late hello", 3000));
+    wsc_send(c, WSC_TEXT, "third", 5);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_MESSAGE, 3000) == 0);
+    tu_close(c);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
+static void test_held_events_expire(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "expire", "--pendingTimeout=1", NULL) == 0);
+    int c = wsc_connect(g.ws_port, "/", NULL, 3000);
+    CU_ASSERT_FATAL(c >= 0);
+    wsc_send(c, WSC_TEXT, "old", 3);
+    CU_ASSERT(tu_file_contains(g.log, "dropped 3 held client events", 4000));
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Late:0", KEY) == 0);
+    CU_ASSERT_EQUAL(fakebw_next(&bw, 500), -1); /* nothing stale delivered */
+    wsc_send(c, WSC_TEXT, "new", 3);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_MESSAGE, 3000) == 0);
+    CU_ASSERT(bw.last.body_len == 3 && memcmp(bw.last.body, "new", 3) == 0);
+    tu_close(c);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
+static void test_slow_consumer_closed(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "slow", "--sendToClientBufferSize=65536", NULL) == 0);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Slow:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    int c = wsc_connect(g.ws_port, "/", NULL, 3000);
+    CU_ASSERT_FATAL(c >= 0);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
+    uint32_t id = bw.last.hdr.connection_id;
+    /* The client never reads; 64 MiB pushed at it must end in a close, not in
+     * 64 MiB of gateway memory. */
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 1024; i++)
+        fakebw_cmd(&bw, GWP_CMD_SEND_TO_ONE, id, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, chunk, sizeof chunk);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CLOSE, 10000) == 0);
+    CU_ASSERT_EQUAL(bw.last.hdr.connection_id, id);
+    CU_ASSERT(tu_file_contains(g.log, "over sendToClientBufferSize; closing", 2000));
+    tu_close(c);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
+static void test_two_processes_register_and_status(void)
+{
+    struct gw g = {0};
+    /* Two consecutive free internal ports are needed: try a few bases. */
+    int ok = -1;
+    for (int tries = 0; tries < 5 && ok < 0; tries++) {
+        int base = tu_free_port();
+        int fd = tu_connect(base + 1, 50);
+        if (fd >= 0) {
+            tu_close(fd);
+            continue;
+        }
+        g.lan_port = base;
+        ok = gw_start(&g, "two", "--count=2", NULL);
+    }
+    CU_ASSERT_FATAL(ok == 0);
+    /* Both processes register their own internal address. */
+    int w = tu_connect(reg_port, 2000);
+    const char *hello = "{\"event\":\"worker_connect\",\"secret_key\":\"" KEY "\"}\n";
+    char want1[128], want2[128], line[512];
+    snprintf(want1, sizeof want1, "\"127.0.0.1:%d\"", g.lan_port);
+    snprintf(want2, sizeof want2, "\"127.0.0.1:%d\"", g.lan_port + 1);
+    int seen = 0;
+    for (int i = 0; i < 20 && seen != 3; i++) {
+        tu_write_all(w, hello, strlen(hello));
+        if (tu_read_line(w, line, sizeof line, 2000) > 0)
+            seen = (strstr(line, want1) ? 1 : 0) | (strstr(line, want2) ? 2 : 0);
+        if (seen != 3)
+            usleep(100000);
+    }
+    CU_ASSERT_EQUAL(seen, 3);
+    tu_close(w);
+    /* status lists both processes. */
+    char cmd[512], out[4096];
+    char *bin = tu_bin_path("gateway");
+    snprintf(cmd, sizeof cmd, "%s --pidFile=%s status 2>&1", bin, g.pidfile);
+    free(bin);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    CU_ASSERT_EQUAL(pclose(p), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "process 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "process 1"));
+    gw_stop(&g);
+}
+
+int main(void)
+{
+    CU_initialize_registry();
+    CU_pSuite s = CU_add_suite("gateway_ops", suite_init, suite_clean);
+    CU_add_test(s, "heartbeat: probe, answer, drop the silent", test_heartbeat);
+    CU_add_test(s, "events held until a worker connects, in order", test_events_held_until_a_worker_connects);
+    CU_add_test(s, "held events expire after pendingTimeout", test_held_events_expire);
+    CU_add_test(s, "slow consumer closed at sendToClientBufferSize", test_slow_consumer_closed);
+    CU_add_test(s, "count=2: both register, status lists both", test_two_processes_register_and_status);
+    return tu_run("test_gateway_ops");
+}
