@@ -7,14 +7,15 @@ CC       ?= cc
 PKGS     := libwebsockets msgpack jansson inih libcrypto
 CPPFLAGS += -Ishared -Itests/support -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wshadow -MMD -MP
+# Always applied, also when CFLAGS is given on the command line (test-asan).
+BASE_CFLAGS := -std=c11 -Wall -Wextra -Wstrict-prototypes -Wshadow -MMD -MP
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
-TEST_LDLIBS := $(LDLIBS) $(shell pkg-config --libs cunit 2>/dev/null)
+TEST_LDLIBS := $(LDLIBS) $(shell pkg-config --libs cunit libssl 2>/dev/null)
 
 # Debian 12 packages the build, the tests and `make run` need.
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libmsgpack-dev \
             libsqlite3-dev libcunit1-dev libjansson-dev libinih-dev libssl-dev \
-            uthash-dev libev-dev libwebsockets-evlib-ev
+            uthash-dev libev-dev libwebsockets-evlib-ev openssl
 
 SHARED_SRC := $(wildcard shared/*.c)
 SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
@@ -43,7 +44,7 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(SHARED_LIB): $(SHARED_OBJ)
 	@rm -f $@

@@ -44,6 +44,9 @@ struct clients {
     struct gwmsg *ping_msg;    /* pingData, framed once and shared */
     size_t nclients;
     uint64_t heartbeat_kills;
+    struct lws_protocols *protocols; /* "gateway" + one entry per configured subprotocol, all one callback */
+    char *subprotocol_names;
+    struct lws_http_mount mounts[2];
 };
 
 static struct clients *owner_of(struct lws *wsi)
@@ -521,18 +524,16 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_CLOSED:
         on_closed(cs, c);
         return 0;
-    case LWS_CALLBACK_HTTP:
-        return on_http(cs, wsi, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP: {
+        char uri[64] = "";
+        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+        return on_http(cs, wsi, uri);
+    }
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
-
-static const struct lws_protocols protocols[] = {
-    {"gateway", client_cb, sizeof(struct client), 4096, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
 
 /* One tick for every client (§6.1): every pingInterval/2 when
  * pingNotResponseLimit > 0, else every pingInterval. */
@@ -580,6 +581,31 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+/* lws 4.1.6 refuses a handshake whose subprotocols it does not know, so each
+ * configured name becomes one more protocol entry with the same callback; a
+ * client asking for none binds to the first ("gateway"). */
+static int build_protocols(struct clients *cs, const char *list, char *err, size_t errlen)
+{
+    size_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    cs->protocols = calloc(n + 2, sizeof *cs->protocols);
+    cs->subprotocol_names = strdup(list);
+    if (!cs->protocols || !cs->subprotocol_names) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct lws_protocols proto = {"gateway", client_cb, sizeof(struct client), 4096, 0, NULL, 0};
+    size_t k = 0;
+    cs->protocols[k++] = proto;
+    char *save = NULL;
+    for (char *t = strtok_r(cs->subprotocol_names, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        proto.name = t;
+        cs->protocols[k++] = proto;
+    }
+    return 0;
+}
+
 static void lws_log_bridge(int level, const char *line)
 {
     size_t n = strlen(line);
@@ -598,33 +624,62 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     cs->gw = gw;
     cs->lfd = listen_fd;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+    const struct gateway_cfg *cfg = gw->cfg;
+    int tls = cfg->ssl_cert[0] != 0;
+    if (tls != (cfg->ssl_key[0] != 0)) {
+        snprintf(err, errlen, "ssl_cert and ssl_key go together: set both for wss, or neither");
+        goto fail;
+    }
+    if (build_protocols(cs, cfg->subprotocols, err, errlen) < 0)
+        goto fail;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[] = {gw->loop};
-    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.foreign_loops = loops;
     info.user = cs;
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-    info.fd_limit_per_thread = 0;
     cs->ctx = lws_create_context(&info);
     if (!cs->ctx) {
         snprintf(err, errlen, "cannot create the libwebsockets context (is libwebsockets-evlib-ev installed?)");
-        free(cs);
-        return NULL;
+        goto fail;
     }
-    info.protocols = protocols;
+    info.protocols = cs->protocols;
     info.vhost_name = "gateway";
+    if (tls) {
+        /* Without the option on the vhost too, lws silently serves plain text. */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->ssl_cert;
+        info.ssl_private_key_filepath = cfg->ssl_key;
+        info.alpn = "http/1.1";
+    }
+    /* /health is answered by our callback; the rest of the site, when
+     * webRoot is set, comes from the files. */
+    cs->mounts[0].mountpoint = "/health";
+    cs->mounts[0].mountpoint_len = 7;
+    cs->mounts[0].origin = "gateway";
+    cs->mounts[0].origin_protocol = LWSMPRO_CALLBACK;
+    if (cfg->webRoot[0]) {
+        cs->mounts[0].mount_next = &cs->mounts[1];
+        cs->mounts[1].mountpoint = "/";
+        cs->mounts[1].mountpoint_len = 1;
+        cs->mounts[1].origin = cfg->webRoot;
+        cs->mounts[1].def = "index.html";
+        cs->mounts[1].origin_protocol = LWSMPRO_FILE;
+    }
+    info.mounts = &cs->mounts[0];
     cs->vh = lws_create_vhost(cs->ctx, &info);
     if (!cs->vh) {
-        snprintf(err, errlen, "cannot create the libwebsockets vhost");
+        snprintf(err, errlen, tls ? "cannot create the wss vhost: check ssl_cert %s and ssl_key %s"
+                                  : "cannot create the libwebsockets vhost",
+                 cfg->ssl_cert, cfg->ssl_key);
         lws_context_destroy(cs->ctx);
-        free(cs);
-        return NULL;
+        goto fail;
     }
     ev_io_init(&cs->accept_io, on_accept, listen_fd, EV_READ);
     cs->accept_io.data = cs;
     ev_io_start(gw->loop, &cs->accept_io);
-    const struct gateway_cfg *cfg = gw->cfg;
     if (cfg->pingInterval > 0) {
         double period = cfg->pingNotResponseLimit > 0 ? cfg->pingInterval / 2.0 : (double)cfg->pingInterval;
         if (cfg->pingData[0])
@@ -634,6 +689,11 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
         ev_timer_start(gw->loop, &cs->heartbeat);
     }
     return cs;
+fail:
+    free(cs->protocols);
+    free(cs->subprotocol_names);
+    free(cs);
+    return NULL;
 }
 
 void clients_stop_accepting(struct clients *cs)
@@ -652,6 +712,8 @@ void clients_free(struct clients *cs)
     ev_timer_stop(cs->gw->loop, &cs->heartbeat);
     lws_context_destroy(cs->ctx);
     gwmsg_unref(cs->ping_msg);
+    free(cs->protocols);
+    free(cs->subprotocol_names);
     free(cs);
 }
 

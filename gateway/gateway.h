@@ -32,6 +32,10 @@ struct gateway_cfg {
     long sendToWorkerBufferSize;
     long sendToClientBufferSize;
     char *router;
+    char *ssl_cert;
+    char *ssl_key;
+    char *webRoot;
+    char *subprotocols;
     long pendingTimeout;
     long pendingBufferSize;
 };

@@ -182,7 +182,7 @@ static void conn_read(struct reg_server *s, struct reg_conn *c)
         }
         buf_commit(&c->in, (size_t)r);
         size_t line_len, used;
-        int rc;
+        int rc = REGMSG_NEED_MORE;
         while (!c->dead && !c->peer.closing &&
                (rc = regmsg_next_line(buf_head(&c->in), buf_avail(&c->in), max, &line_len, &used)) == REGMSG_OK) {
             /* Copy the line out: handlers may queue output, never input, but

@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "fakebw.h"
 #include "tu.h"
@@ -245,6 +249,140 @@ static void test_two_processes_register_and_status(void)
     gw_stop(&g);
 }
 
+static int http_get(int port, const char *path, char *out, size_t cap)
+{
+    int fd = tu_connect(port, 2000);
+    if (fd < 0)
+        return -1;
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    tu_write_all(fd, req, (size_t)n);
+    size_t got = 0;
+    long long end = tu_now_ms() + 3000;
+    while (got + 1 < cap && tu_now_ms() < end) {
+        ssize_t r = read(fd, out + got, cap - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        out[got] = 0;
+        char *hdr_end = strstr(out, "\r\n\r\n");
+        char *cl = strcasestr(out, "content-length:");
+        if (hdr_end && cl && (size_t)(hdr_end + 4 - out) + (size_t)atoi(cl + 15) <= got)
+            break;
+    }
+    out[got] = 0;
+    tu_close(fd);
+    return (int)got;
+}
+
+static void test_web_root_and_health(void)
+{
+    char root[128], path[160];
+    snprintf(root, sizeof root, "%s/www", dir);
+    mkdir(root, 0755);
+    snprintf(path, sizeof path, "%s/index.html", root);
+    FILE *f = fopen(path, "w");
+    fputs("<html><body>lucky draw</body></html>\n", f);
+    fclose(f);
+    struct gw g = {0};
+    char opt[200];
+    snprintf(opt, sizeof opt, "--webRoot=%s", root);
+    CU_ASSERT_FATAL(gw_start(&g, "web", opt, NULL) == 0);
+    char out[8192];
+    CU_ASSERT(http_get(g.ws_port, "/", out, sizeof out) > 0);
+    CU_ASSERT(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "lucky draw"));
+    CU_ASSERT(http_get(g.ws_port, "/health", out, sizeof out) > 0);
+    CU_ASSERT(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"status\":\"ok\""));
+    CU_ASSERT(http_get(g.ws_port, "/nope.html", out, sizeof out) > 0);
+    CU_ASSERT(strncmp(out, "HTTP/1.1 404", 12) == 0);
+    /* The WebSocket upgrade on the same port and path still works. */
+    int c = wsc_connect(g.ws_port, "/", NULL, 3000);
+    CU_ASSERT(c >= 0);
+    tu_close(c);
+    gw_stop(&g);
+}
+
+static void test_subprotocols(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "subp", "--subprotocols=lottery.v1,chat", NULL) == 0);
+    int c = wsc_connect(g.ws_port, "/", "Sec-WebSocket-Protocol: chat\r\n", 3000);
+    CU_ASSERT(c >= 0);
+    tu_close(c);
+    c = wsc_connect(g.ws_port, "/", "Sec-WebSocket-Protocol: other, lottery.v1\r\n", 3000);
+    CU_ASSERT(c >= 0);
+    tu_close(c);
+    c = wsc_connect(g.ws_port, "/", NULL, 3000);
+    CU_ASSERT(c >= 0);
+    tu_close(c);
+    gw_stop(&g);
+}
+
+/* A wss client by hand: TLS from OpenSSL, then the same handshake and frames. */
+static void test_wss(void)
+{
+    char cert[160], key[160], cmd[600];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    struct gw g = {0};
+    char o1[200], o2[200];
+    snprintf(o1, sizeof o1, "--ssl_cert=%s", cert);
+    snprintf(o2, sizeof o2, "--ssl_key=%s", key);
+    CU_ASSERT_FATAL(gw_start(&g, "wss", o1, o2, NULL) == 0);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Tls:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    int fd = tu_connect(g.ws_port, 2000);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    CU_ASSERT_FATAL(SSL_connect(ssl) == 1);
+    const char *req = "GET /?tls=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    SSL_write(ssl, req, (int)strlen(req));
+    char resp[1024];
+    int n = 0;
+    while (n < (int)sizeof resp - 1) {
+        int r = SSL_read(ssl, resp + n, 1);
+        if (r <= 0)
+            break;
+        n += r;
+        resp[n] = 0;
+        if (n >= 4 && memcmp(resp + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    CU_ASSERT(strncmp(resp, "HTTP/1.1 101", 12) == 0);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
+    uint32_t id = bw.last.hdr.connection_id;
+    /* "hi" masked with 0x01020304 */
+    uint8_t frame[] = {0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2};
+    SSL_write(ssl, frame, sizeof frame);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_MESSAGE, 3000) == 0);
+    CU_ASSERT(bw.last.body_len == 2 && memcmp(bw.last.body, "hi", 2) == 0);
+    fakebw_cmd(&bw, GWP_CMD_SEND_TO_ONE, id, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, "secure", 6);
+    uint8_t back[8] = {0};
+    int got = 0;
+    while (got < 8) {
+        int r = SSL_read(ssl, back + got, 8 - got);
+        if (r <= 0)
+            break;
+        got += r;
+    }
+    CU_ASSERT(got == 8 && back[0] == 0x81 && back[1] == 6 && memcmp(back + 2, "secure", 6) == 0);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    tu_close(fd);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
 int main(void)
 {
     CU_initialize_registry();
@@ -254,5 +392,8 @@ int main(void)
     CU_add_test(s, "held events expire after pendingTimeout", test_held_events_expire);
     CU_add_test(s, "slow consumer closed at sendToClientBufferSize", test_slow_consumer_closed);
     CU_add_test(s, "count=2: both register, status lists both", test_two_processes_register_and_status);
+    CU_add_test(s, "webRoot files and /health on the client port", test_web_root_and_health);
+    CU_add_test(s, "configured subprotocols accepted", test_subprotocols);
+    CU_add_test(s, "wss with ssl_cert/ssl_key", test_wss);
     return tu_run("test_gateway_ops");
 }
