@@ -17,7 +17,9 @@
 #include "msg.h"
 #include "netaddr.h"
 #include "sock.h"
+#include "proxyproto.h"
 #include "state.h"
+#include "trust.h"
 
 /* Per-connection state, allocated by lws as the protocol's per-session data.
  * Kept small: an idle client holds no buffers at all. */
@@ -47,6 +49,31 @@ struct clients {
     struct lws_protocols *protocols; /* "gateway" + one entry per configured subprotocol, all one callback */
     char *subprotocol_names;
     struct lws_http_mount mounts[2];
+    struct trust_list trusted;        /* trustedProxies */
+    struct pp_conn *pp_head;          /* connections still sending their PROXY header */
+    ev_timer pp_timer;
+};
+
+/* The client's address as a PROXY header gave it; attached to the wsi as
+ * opaque user data until the handshake copies it. */
+struct realaddr {
+    char ip[PROXYPROTO_IP_MAX];
+    uint32_t ipv4;
+    uint16_t port;
+};
+
+/* A connection whose PROXY header is still arriving (proxyProtocol = on). */
+#define PP_TIMEOUT_SECONDS 5.0
+struct pp_conn {
+    struct clients *cs;
+    ev_io io;
+    int fd;
+    double deadline;
+    char peer[48];
+    uint16_t peer_port;
+    size_t len;
+    struct pp_conn *prev, *next;
+    uint8_t data[PROXYPROTO_MAX_LEN];
 };
 
 static struct clients *owner_of(struct lws *wsi)
@@ -99,7 +126,8 @@ static char *hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
     return s;
 }
 
-static void build_ws_connect_body(struct lws *wsi, const struct client *c, uint16_t server_port, struct buf *out)
+static void build_ws_connect_body(struct lws *wsi, const struct client *c, const char *remote, uint16_t server_port,
+                                  struct buf *out)
 {
     struct buf get = BUF_INIT, server = BUF_INIT, cookie = BUF_INIT, query = BUF_INIT;
     int nget = 0, nserver = 0, ncookie = 0;
@@ -117,11 +145,6 @@ static void build_ws_connect_body(struct lws *wsi, const struct client *c, uint1
     char *uri = hdr_dup(wsi, WSI_TOKEN_GET_URI);
     char *host = hdr_dup(wsi, WSI_TOKEN_HOST);
     char *ctype = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
-    char peer[64] = "";
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    if (strncmp(peer, "::ffff:", 7) == 0)
-        memmove(peer, peer + 7, strlen(peer + 7) + 1);
-
     ser_cstr(&server, "QUERY_STRING");
     ser_str(&server, (const char *)buf_head(&query), buf_avail(&query));
     ser_cstr(&server, "REQUEST_METHOD");
@@ -147,7 +170,7 @@ static void build_ws_connect_body(struct lws *wsi, const struct client *c, uint1
     else
         buf_append_str(&server, "N;");
     ser_cstr(&server, "REMOTE_ADDR");
-    ser_cstr(&server, peer);
+    ser_cstr(&server, remote);
     ser_cstr(&server, "REMOTE_PORT");
     buf_printf(&server, "i:%u;", c->client_port);
     ser_cstr(&server, "SERVER_PORT");
@@ -377,23 +400,73 @@ const struct gws_ops *clients_gws_ops(void) { return &client_ops; }
 
 /* ---- lws callbacks ---- */
 
-static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
+/* The TCP peer, as text and (for IPv4) as a number. */
+static void peer_of(int fd, char *ip, size_t cap, uint32_t *ipv4, uint16_t *port)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    int fd = lws_get_socket_fd(wsi);
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            c->client_ip = ntohl(a->sin_addr.s_addr);
-            c->client_port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
-                memcpy(&c->client_ip, &a->sin6_addr.s6_addr[12], 4), c->client_ip = ntohl(c->client_ip);
-            c->client_port = ntohs(a->sin6_port);
+    snprintf(ip, cap, "0.0.0.0");
+    *ipv4 = 0;
+    *port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)cap);
+        *ipv4 = ntohl(a->sin_addr.s_addr);
+        *port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)cap);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+            memmove(ip, ip + 7, strlen(ip + 7) + 1);
+            memcpy(ipv4, &a->sin6_addr.s6_addr[12], 4);
+            *ipv4 = ntohl(*ipv4);
         }
+        *port = ntohs(a->sin6_port);
     }
+}
+
+/* Who the client really is: the PROXY header's source when there was one;
+ * else, when the peer is a trusted proxy, X-Forwarded-For / X-Real-IP; else
+ * the TCP peer. ip receives the text form (REMOTE_ADDR), c->client_ip the
+ * IPv4 form for the event header (0 when not IPv4, as PHP's ip2long). */
+static void resolve_client_addr(struct clients *cs, struct lws *wsi, struct client *c, char *ip, size_t cap)
+{
+    struct realaddr *ra = lws_get_opaque_user_data(wsi);
+    if (ra) {
+        snprintf(ip, cap, "%s", ra->ip);
+        c->client_ip = ra->ipv4;
+        c->client_port = ra->port;
+        lws_set_opaque_user_data(wsi, NULL);
+        free(ra);
+        return;
+    }
+    peer_of(lws_get_socket_fd(wsi), ip, cap, &c->client_ip, &c->client_port);
+    if (cs->trusted.n == 0 || !trust_contains(&cs->trusted, ip))
+        return;
+    char *xff = hdr_dup(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+    char *xri = lws_hdr_custom_length(wsi, "x-real-ip:", 10) > 0 ? malloc(64) : NULL;
+    if (xri && lws_hdr_custom_copy(wsi, xri, 64, "x-real-ip:", 10) < 0) {
+        free(xri);
+        xri = NULL;
+    }
+    char real[TRUST_IP_MAX];
+    if (trust_client_ip(&cs->trusted, ip, xff, xri, real, sizeof real) >= 0 && strcmp(real, ip) != 0) {
+        uint32_t v4 = 0;
+        snprintf(ip, cap, "%s", real);
+        c->client_ip = netaddr_parse_ipv4(real, strlen(real), &v4) ? v4 : 0;
+        c->client_port = 0; /* the proxy does not tell the client's port */
+    }
+    free(xff);
+    free(xri);
+}
+
+static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
+{
+    int fd = lws_get_socket_fd(wsi);
+    char remote[PROXYPROTO_IP_MAX];
+    resolve_client_addr(cs, wsi, c, remote, sizeof remote);
     c->silent_ticks = -1;
     c->gc = gws_client_add(cs->gw->state, wsi);
     if (!c->gc)
@@ -409,7 +482,7 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
         sport = ntohs(ls.ss_family == AF_INET ? ((struct sockaddr_in *)&ls)->sin_port
                                               : ((struct sockaddr_in6 *)&ls)->sin6_port);
     struct buf body = BUF_INIT;
-    build_ws_connect_body(wsi, c, sport, &body);
+    build_ws_connect_body(wsi, c, remote, sport, &body);
     send_event(cs, c, GWP_CMD_ON_WEBSOCKET_CONNECT, 0, buf_head(&body), buf_avail(&body));
     buf_free(&body);
     return 0;
@@ -516,6 +589,10 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return on_established(cs, wsi, c);
     case LWS_CALLBACK_RECEIVE:
         return c->gc ? on_receive(cs, wsi, c, in, len) : -1;
+    case LWS_CALLBACK_WSI_DESTROY:
+        free(lws_get_opaque_user_data(wsi)); /* a proxied client gone before its handshake */
+        lws_set_opaque_user_data(wsi, NULL);
+        return 0;
     case LWS_CALLBACK_RECEIVE_PONG:
         c->silent_ticks = -1;
         return 0;
@@ -560,9 +637,97 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+static void pp_free(struct pp_conn *p, int close_fd)
+{
+    struct clients *cs = p->cs;
+    ev_io_stop(cs->gw->loop, &p->io);
+    if (close_fd)
+        close(p->fd);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        cs->pp_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    free(p);
+}
+
+/* The PROXY header is complete and consumed: hand the socket to lws with
+ * the client's address attached from the start (set later, it would miss
+ * a handshake that lws completes while adopting). */
+static void pp_adopt(struct pp_conn *p, const struct proxyproto_result *r)
+{
+    struct clients *cs = p->cs;
+    struct realaddr *ra = NULL;
+    if (!r->local && r->family != PROXYPROTO_AF_UNSPEC && (ra = calloc(1, sizeof *ra))) {
+        snprintf(ra->ip, sizeof ra->ip, "%s", r->src_ip);
+        ra->ipv4 = r->src_ipv4;
+        ra->port = r->src_port;
+    }
+    lws_adopt_desc_t info;
+    memset(&info, 0, sizeof info);
+    info.vh = cs->vh;
+    info.type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (cs->gw->cfg->ssl_cert[0] ? LWS_ADOPT_ALLOW_SSL : 0);
+    info.fd.sockfd = p->fd;
+    info.opaque = ra;
+    pp_free(p, 0);
+    if (!lws_adopt_descriptor_vhost_via_info(&info)) {
+        log_warn("cannot adopt a proxied client");
+        free(ra);
+    }
+}
+
+/* Reads only the header's own bytes: the data is peeked, and what follows
+ * the header stays in the socket for lws to read as usual. */
+static void on_pp_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
+    (void)revents;
+    struct pp_conn *p = w->data;
+    ssize_t r = recv(p->fd, p->data + p->len, sizeof p->data - p->len, MSG_PEEK);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0) {
+        pp_free(p, 1);
+        return;
+    }
+    struct proxyproto_result res;
+    size_t used;
+    char err[160];
+    int rc = proxyproto_decode(p->data, p->len + (size_t)r, &res, &used, err, sizeof err);
+    /* Consume what belongs to the header: all of it while it is incomplete. */
+    size_t take = rc == PROXYPROTO_OK ? used - p->len : rc == PROXYPROTO_NEED_MORE ? (size_t)r : 0;
+    if (take && recv(p->fd, p->data + p->len, take, 0) != (ssize_t)take) {
+        pp_free(p, 1);
+        return;
+    }
+    p->len += take;
+    if (rc == PROXYPROTO_OK) {
+        pp_adopt(p, &res);
+    } else if (rc == PROXYPROTO_ERROR || p->len == sizeof p->data) {
+        log_warn("client %s:%u: bad PROXY protocol header (%s); closing", p->peer, p->peer_port,
+                 rc == PROXYPROTO_ERROR ? err : "too long");
+        pp_free(p, 1);
+    }
+}
+
+static void on_pp_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct clients *cs = w->data;
+    double now = ev_now(loop);
+    for (struct pp_conn *p = cs->pp_head, *next; p; p = next) {
+        next = p->next;
+        if (p->deadline <= now) {
+            log_info("client %s:%u sent no PROXY header within %.0f s; closing", p->peer, p->peer_port,
+                     PP_TIMEOUT_SECONDS);
+            pp_free(p, 1);
+        }
+    }
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
     (void)revents;
     struct clients *cs = w->data;
     for (int i = 0; i < 256; i++) {
@@ -574,10 +739,31 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_error("accept: %s (raise the open files limit)", strerror(errno));
             return;
         }
-        if (!lws_adopt_socket_vhost(cs->vh, fd)) {
-            log_warn("cannot adopt client %s:%u", ip, port);
-            close(fd);
+        if (cs->gw->cfg->proxyProtocol) {
+            /* Behind a load balancer speaking PROXY: read the header ourselves
+             * before lws sees a byte. Only these short-lived entries carry a
+             * buffer; an established client costs nothing extra. */
+            struct pp_conn *p = calloc(1, sizeof *p);
+            if (!p) {
+                close(fd);
+                continue;
+            }
+            p->cs = cs;
+            p->fd = fd;
+            p->deadline = ev_now(loop) + PP_TIMEOUT_SECONDS;
+            snprintf(p->peer, sizeof p->peer, "%s", ip);
+            p->peer_port = port;
+            p->next = cs->pp_head;
+            if (cs->pp_head)
+                cs->pp_head->prev = p;
+            cs->pp_head = p;
+            ev_io_init(&p->io, on_pp_readable, fd, EV_READ);
+            p->io.data = p;
+            ev_io_start(loop, &p->io);
+            continue;
         }
+        if (!lws_adopt_socket_vhost(cs->vh, fd))
+            log_warn("cannot adopt client %s:%u", ip, port);
     }
 }
 
@@ -632,6 +818,11 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     }
     if (build_protocols(cs, cfg->subprotocols, err, errlen) < 0)
         goto fail;
+    char why[160];
+    if (cfg->trustedProxies[0] && trust_parse(cfg->trustedProxies, &cs->trusted, why, sizeof why) < 0) {
+        snprintf(err, errlen, "trustedProxies: %s", why);
+        goto fail;
+    }
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[] = {gw->loop};
@@ -680,6 +871,10 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     ev_io_init(&cs->accept_io, on_accept, listen_fd, EV_READ);
     cs->accept_io.data = cs;
     ev_io_start(gw->loop, &cs->accept_io);
+    ev_timer_init(&cs->pp_timer, on_pp_timer, 1.0, 1.0);
+    cs->pp_timer.data = cs;
+    if (cfg->proxyProtocol)
+        ev_timer_start(gw->loop, &cs->pp_timer);
     if (cfg->pingInterval > 0) {
         double period = cfg->pingNotResponseLimit > 0 ? cfg->pingInterval / 2.0 : (double)cfg->pingInterval;
         if (cfg->pingData[0])
@@ -710,6 +905,9 @@ void clients_free(struct clients *cs)
         return;
     clients_stop_accepting(cs);
     ev_timer_stop(cs->gw->loop, &cs->heartbeat);
+    ev_timer_stop(cs->gw->loop, &cs->pp_timer);
+    while (cs->pp_head)
+        pp_free(cs->pp_head, 1);
     lws_context_destroy(cs->ctx);
     gwmsg_unref(cs->ping_msg);
     free(cs->protocols);

@@ -36,6 +36,8 @@ struct gateway_cfg {
     char *ssl_key;
     char *webRoot;
     char *subprotocols;
+    int proxyProtocol;
+    char *trustedProxies;
     long pendingTimeout;
     long pendingBufferSize;
 };

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "fakebw.h"
+#include "phpser.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -383,6 +384,116 @@ static void test_wss(void)
     gw_stop(&g);
 }
 
+/* REMOTE_ADDR of the last ON_WEBSOCKET_CONNECT body, into out. */
+static void remote_addr_of(const struct fakebw *bw, char *out, size_t cap)
+{
+    msgpack_zone z;
+    msgpack_zone_init(&z, 4096);
+    msgpack_object v;
+    char err[128];
+    out[0] = 0;
+    if (phpser_decode(bw->last.body, bw->last.body_len, &z, &v, NULL, err, sizeof err) == 0 && v.type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < v.via.map.size; i++) {
+            msgpack_object *k = &v.via.map.ptr[i].key, *val = &v.via.map.ptr[i].val;
+            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 6 && memcmp(k->via.str.ptr, "server", 6) == 0 &&
+                val->type == MSGPACK_OBJECT_MAP)
+                for (uint32_t j = 0; j < val->via.map.size; j++) {
+                    msgpack_object *k2 = &val->via.map.ptr[j].key, *v2 = &val->via.map.ptr[j].val;
+                    if (k2->type == MSGPACK_OBJECT_STR && k2->via.str.size == 11 &&
+                        memcmp(k2->via.str.ptr, "REMOTE_ADDR", 11) == 0 && v2->type == MSGPACK_OBJECT_STR)
+                        snprintf(out, cap, "%.*s", (int)v2->via.str.size, v2->via.str.ptr);
+                }
+        }
+    msgpack_zone_destroy(&z);
+}
+
+static const char *WS_REQ = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+static void test_proxy_protocol(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "proxy", "--proxyProtocol=on", NULL) == 0);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Pp:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    char line[512], addr[64];
+
+    /* v1, header and handshake in one write. */
+    int fd = tu_connect(g.ws_port, 2000);
+    char req[1024];
+    snprintf(req, sizeof req, "PROXY TCP4 203.0.113.45 10.0.0.5 51234 1240\r\n%s\r\n", WS_REQ);
+    tu_write_all(fd, req, strlen(req));
+    CU_ASSERT(tu_read_line(fd, line, sizeof line, 3000) > 0 && strncmp(line, "HTTP/1.1 101", 12) == 0);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
+    CU_ASSERT_EQUAL(bw.last.hdr.client_ip, 0xcb00712d);
+    CU_ASSERT_EQUAL(bw.last.hdr.client_port, 51234);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_WEBSOCKET_CONNECT, 3000) == 0);
+    remote_addr_of(&bw, addr, sizeof addr);
+    CU_ASSERT_STRING_EQUAL(addr, "203.0.113.45");
+    tu_close(fd);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CLOSE, 3000) == 0);
+
+    /* v2 LOCAL (the balancer's own health check), then GET /health. */
+    fd = tu_connect(g.ws_port, 2000);
+    uint8_t v2[16] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00};
+    tu_write_all(fd, v2, sizeof v2);
+    const char *h = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    tu_write_all(fd, h, strlen(h));
+    CU_ASSERT(tu_read_line(fd, line, sizeof line, 3000) > 0 && strncmp(line, "HTTP/1.1 200", 12) == 0);
+    tu_close(fd);
+
+    /* v1 then a plain HTTP request: the attached address must not outlive it. */
+    fd = tu_connect(g.ws_port, 2000);
+    snprintf(req, sizeof req, "PROXY TCP4 203.0.113.46 10.0.0.5 40000 1240\r\n%s", h);
+    tu_write_all(fd, req, strlen(req));
+    CU_ASSERT(tu_read_line(fd, line, sizeof line, 3000) > 0 && strncmp(line, "HTTP/1.1 200", 12) == 0);
+    tu_close(fd);
+
+    /* No header at all: refused with a log line, and no business event. */
+    fd = tu_connect(g.ws_port, 2000);
+    snprintf(req, sizeof req, "%s\r\n", WS_REQ);
+    tu_write_all(fd, req, strlen(req));
+    CU_ASSERT_EQUAL(tu_wait_eof(fd, 3000), 1);
+    tu_close(fd);
+    CU_ASSERT(tu_file_contains(g.log, "bad PROXY protocol header", 2000));
+    CU_ASSERT_EQUAL(fakebw_next(&bw, 300), -1);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
+static void test_forwarded_for_from_trusted_proxy(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "xff", "--trustedProxies=127.0.0.0/8", NULL) == 0);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Xff:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    char addr[64];
+    /* The client's own claim (left) is not believed past the first untrusted hop. */
+    int c = wsc_connect(g.ws_port, "/", "X-Forwarded-For: 6.6.6.6, 198.51.100.7\r\n", 3000);
+    CU_ASSERT_FATAL(c >= 0);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
+    CU_ASSERT_EQUAL(bw.last.hdr.client_ip, 0xc6336407);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_WEBSOCKET_CONNECT, 3000) == 0);
+    remote_addr_of(&bw, addr, sizeof addr);
+    CU_ASSERT_STRING_EQUAL(addr, "198.51.100.7");
+    tu_close(c);
+    fakebw_close(&bw);
+    gw_stop(&g);
+
+    /* The same header from a peer that is not a trusted proxy is ignored. */
+    CU_ASSERT_FATAL(gw_start(&g, "xff2", "--trustedProxies=10.0.0.0/8", NULL) == 0);
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Xff:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    c = wsc_connect(g.ws_port, "/", "X-Forwarded-For: 198.51.100.7\r\n", 3000);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
+    CU_ASSERT_EQUAL(bw.last.hdr.client_ip, 0x7f000001);
+    tu_close(c);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
 int main(void)
 {
     CU_initialize_registry();
@@ -395,5 +506,7 @@ int main(void)
     CU_add_test(s, "webRoot files and /health on the client port", test_web_root_and_health);
     CU_add_test(s, "configured subprotocols accepted", test_subprotocols);
     CU_add_test(s, "wss with ssl_cert/ssl_key", test_wss);
+    CU_add_test(s, "PROXY protocol v1/v2 gives the client address", test_proxy_protocol);
+    CU_add_test(s, "X-Forwarded-For only from trusted proxies", test_forwarded_for_from_trusted_proxy);
     return tu_run("test_gateway_ops");
 }
