@@ -40,6 +40,7 @@ struct clients {
     struct gateway *gw;
     struct lws_context *ctx;
     struct lws_vhost *vh;
+    int text;                  /* listen = text://: newline-delimited raw TCP, not WebSocket */
     int lfd;
     ev_io accept_io;
     ev_timer heartbeat;
@@ -307,7 +308,7 @@ static int utf8_valid(const uint8_t *s, size_t n)
  * recipient writes from the same bytes (lws puts the frame header in the
  * headroom, identical for all of them). enc[0] = payload, enc_len[0] its
  * length; enc_len[1] = the lws write mode. */
-static const uint8_t *wire_payload(struct gwmsg *m, size_t *len, enum lws_write_protocol *mode)
+static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum lws_write_protocol *mode)
 {
     if (!m->enc[0]) {
         struct buf json = BUF_INIT;
@@ -323,7 +324,9 @@ static const uint8_t *wire_payload(struct gwmsg *m, size_t *len, enum lws_write_
             payload = buf_head(&json);
             n = buf_avail(&json);
         }
-        if (m->flags & GWMSG_RAW)
+        /* Text clients get each message as one line (Workerman's Text encoder). */
+        int add_lf = text && !(m->flags & GWMSG_RAW);
+        if ((m->flags & GWMSG_RAW) || text)
             md = LWS_WRITE_RAW;
         else if (!utf8_valid(payload, n))
             md = LWS_WRITE_BINARY; /* browsers close on invalid UTF-8 in text frames */
@@ -333,6 +336,8 @@ static const uint8_t *wire_payload(struct gwmsg *m, size_t *len, enum lws_write_
             return NULL;
         }
         memcpy(e + LWS_PRE, payload, n);
+        if (add_lf)
+            e[LWS_PRE + n++] = '\n';
         buf_free(&json);
         m->enc[0] = e;
         m->enc_len[0] = (uint32_t)n;
@@ -343,11 +348,11 @@ static const uint8_t *wire_payload(struct gwmsg *m, size_t *len, enum lws_write_
     return (const uint8_t *)m->enc[0] + LWS_PRE;
 }
 
-static int write_one(struct lws *wsi, struct gwmsg *m)
+static int write_one(struct clients *cs, struct lws *wsi, struct gwmsg *m)
 {
     size_t len;
     enum lws_write_protocol mode;
-    const uint8_t *p = wire_payload(m, &len, &mode);
+    const uint8_t *p = wire_payload(m, cs->text, &len, &mode);
     if (!p) {
         log_warn("dropping a message whose array body does not decode");
         return 0;
@@ -462,19 +467,28 @@ static void resolve_client_addr(struct clients *cs, struct lws *wsi, struct clie
     free(xri);
 }
 
-static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
+/* The client is ready (WebSocket handshake done, or a text:// connection
+ * adopted): register it and tell a worker. */
+static int client_open(struct clients *cs, struct lws *wsi, struct client *c, char *remote, size_t cap)
 {
-    int fd = lws_get_socket_fd(wsi);
-    char remote[PROXYPROTO_IP_MAX];
-    resolve_client_addr(cs, wsi, c, remote, sizeof remote);
+    resolve_client_addr(cs, wsi, c, remote, cap);
     c->silent_ticks = -1;
     c->gc = gws_client_add(cs->gw->state, wsi);
     if (!c->gc)
         return -1;
     cs->nclients++;
-    /* ON_CONNECT is sent once the handshake is done, so a load balancer's
-     * TCP probe never reaches business code (§3.7 C). */
+    /* For WebSocket, ON_CONNECT waits for the handshake, so a load
+     * balancer's TCP probe never reaches business code (§3.7 C). */
     send_event(cs, c, GWP_CMD_ON_CONNECT, GWP_FLAG_BODY_IS_SCALAR, "", 0);
+    return 0;
+}
+
+static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
+{
+    int fd = lws_get_socket_fd(wsi);
+    char remote[PROXYPROTO_IP_MAX];
+    if (client_open(cs, wsi, c, remote, sizeof remote) < 0)
+        return -1;
     struct sockaddr_storage ls;
     socklen_t ll = sizeof ls;
     uint16_t sport = cs->gw->cfg->listen.port;
@@ -513,7 +527,38 @@ too_big:
     return -1;
 }
 
-static int on_writeable(struct lws *wsi, struct client *c)
+/* text://: every LF ends a message; trailing CR/LF are stripped (Workerman's
+ * Text protocol). A line longer than maxPackageSize closes the client. */
+static int on_text_rx(struct clients *cs, struct client *c, const uint8_t *in, size_t len)
+{
+    size_t max = (size_t)cs->gw->cfg->maxPackageSize;
+    c->silent_ticks = -1;
+    while (len > 0) {
+        const uint8_t *nl = memchr(in, '\n', len);
+        size_t take = nl ? (size_t)(nl - in) + 1 : len;
+        if (buf_avail(&c->rx) + take > max + 1) {
+            log_warn("client %u sent a line over maxPackageSize (%zu bytes); closing", gws_client_conn_id(c->gc), max);
+            return -1;
+        }
+        if (!nl || buf_avail(&c->rx)) {
+            if (buf_append(&c->rx, in, take) < 0)
+                return -1;
+        }
+        if (nl) {
+            const uint8_t *line = buf_avail(&c->rx) ? buf_head(&c->rx) : in;
+            size_t n = buf_avail(&c->rx) ? buf_avail(&c->rx) : take;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                n--;
+            send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, line, n);
+            buf_free(&c->rx);
+        }
+        in += take;
+        len -= take;
+    }
+    return 0;
+}
+
+static int on_writeable(struct clients *cs, struct lws *wsi, struct client *c)
 {
     if (c->closing)
         return -1;
@@ -522,7 +567,7 @@ static int on_writeable(struct lws *wsi, struct client *c)
         c->qhead = (uint16_t)((c->qhead + 1) % c->qcap);
         c->qlen--;
         c->queued_bytes -= m->len;
-        int rc = write_one(wsi, m);
+        int rc = write_one(cs, wsi, m);
         gwmsg_unref(m);
         if (rc < 0)
             return -1;
@@ -538,7 +583,8 @@ static int on_writeable(struct lws *wsi, struct client *c)
     }
     if (c->close_after_flush) {
         /* KICK: the data went out; end with a close frame, not a bare FIN (§14 #20). */
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        if (!cs->text)
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
         return -1;
     }
     return 0;
@@ -597,10 +643,19 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
         c->silent_ticks = -1;
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return c->gc ? on_writeable(wsi, c) : 0;
+        return c->gc ? on_writeable(cs, wsi, c) : 0;
     case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_RAW_CLOSE:
         on_closed(cs, c);
         return 0;
+    case LWS_CALLBACK_RAW_ADOPT: {
+        char remote[PROXYPROTO_IP_MAX];
+        return client_open(cs, wsi, c, remote, sizeof remote);
+    }
+    case LWS_CALLBACK_RAW_RX:
+        return c->gc ? on_text_rx(cs, c, in, len) : -1;
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        return c->gc ? on_writeable(cs, wsi, c) : 0;
     case LWS_CALLBACK_HTTP: {
         char uri[64] = "";
         lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
@@ -652,6 +707,13 @@ static void pp_free(struct pp_conn *p, int close_fd)
     free(p);
 }
 
+static lws_adoption_type adopt_type(const struct clients *cs)
+{
+    if (cs->text)
+        return LWS_ADOPT_SOCKET; /* no HTTP flag: a raw socket */
+    return LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (cs->gw->cfg->ssl_cert[0] ? LWS_ADOPT_ALLOW_SSL : 0);
+}
+
 /* The PROXY header is complete and consumed: hand the socket to lws with
  * the client's address attached from the start (set later, it would miss
  * a handshake that lws completes while adopting). */
@@ -667,7 +729,8 @@ static void pp_adopt(struct pp_conn *p, const struct proxyproto_result *r)
     lws_adopt_desc_t info;
     memset(&info, 0, sizeof info);
     info.vh = cs->vh;
-    info.type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (cs->gw->cfg->ssl_cert[0] ? LWS_ADOPT_ALLOW_SSL : 0);
+    info.type = adopt_type(cs);
+    info.vh_prot_name = cs->text ? "gateway" : NULL;
     info.fd.sockfd = p->fd;
     info.opaque = ra;
     pp_free(p, 0);
@@ -762,7 +825,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             ev_io_start(loop, &p->io);
             continue;
         }
-        if (!lws_adopt_socket_vhost(cs->vh, fd))
+        lws_sock_file_fd_type sfd;
+        sfd.sockfd = fd;
+        if (!lws_adopt_descriptor_vhost(cs->vh, adopt_type(cs), sfd, cs->text ? "gateway" : NULL, NULL))
             log_warn("cannot adopt client %s:%u", ip, port);
     }
 }
@@ -809,6 +874,7 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     }
     cs->gw = gw;
     cs->lfd = listen_fd;
+    cs->text = strcmp(gw->cfg->listen.scheme, "text") == 0;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
     const struct gateway_cfg *cfg = gw->cfg;
     int tls = cfg->ssl_cert[0] != 0;

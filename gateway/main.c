@@ -79,17 +79,29 @@ struct gw_proc {
     ev_signal sig[5];
     ev_timer graceful_timer;
     int graceful;
+    time_t started;
 };
 
 static void write_child_status(struct gw_proc *p)
 {
-    char path[1100], line[512];
-    snprintf(path, sizeof path, "%s.status.%d", p->gw.cfg->common.pidFile, p->gw.index);
-    snprintf(line, sizeof line, "  process %d  pid %d  listen %s://%s:%u  internal %s  clients %zu  workers %zu  links %zu  registers %d  held events %zu  dropped events %llu\n",
-             p->gw.index, (int)getpid(), p->gw.cfg->listen.scheme, p->gw.cfg->listen.host, p->gw.cfg->listen.port,
-             p->gw.lan_address, clients_count(p->gw.clients), lan_worker_count(p->gw.lan), lan_link_count(p->gw.lan),
+    char path[1100], line[600];
+    const struct gateway_cfg *cfg = p->gw.cfg;
+    snprintf(line, sizeof line,
+             "  process %d  pid %d  listen %s://%s:%u  internal %s  clients %zu  workers %zu  links %zu  registers %d  "
+             "held events %zu  dropped events %llu\n",
+             p->gw.index, (int)getpid(), cfg->listen.scheme, cfg->listen.host, cfg->listen.port, p->gw.lan_address,
+             clients_count(p->gw.clients), lan_worker_count(p->gw.lan), lan_link_count(p->gw.lan),
              reglink_connected(p->gw.reglink), lan_pending_count(p->gw.lan),
              (unsigned long long)lan_dropped_events(p->gw.lan));
+    if (cfg->count == 1) {
+        /* No master: this process answers the status command itself. */
+        char uptime[64], all[800];
+        proc_format_uptime((long long)(time(NULL) - p->started), uptime, sizeof uptime);
+        snprintf(all, sizeof all, "gateway pid %d  processes 1  uptime %s\n%s", (int)getpid(), uptime, line);
+        proc_write_status(&cfg->common, all);
+        return;
+    }
+    snprintf(path, sizeof path, "%s.status.%d", cfg->common.pidFile, p->gw.index);
     FILE *f = fopen(path, "w");
     if (f) {
         fputs(line, f);
@@ -143,6 +155,7 @@ static int run_process(const struct gateway_cfg *cfg, int index, int client_fd, 
     char err[256];
     gw->cfg = cfg;
     gw->index = index;
+    p.started = time(NULL);
     netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &gw->lan_ip);
     gw->lan_port = (uint16_t)(cfg->startPort + index);
     char ipbuf[16];
@@ -193,8 +206,12 @@ static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
 {
     struct gateway_cfg *cfg = cfgp;
     uint32_t ip;
-    if (strcmp(cfg->listen.scheme, "websocket") != 0) {
-        snprintf(err, errlen, "listen: only websocket:// is served so far, not %s://", cfg->listen.scheme);
+    if (strcmp(cfg->listen.scheme, "websocket") != 0 && strcmp(cfg->listen.scheme, "text") != 0) {
+        snprintf(err, errlen, "listen: websocket:// or text://, not %s://", cfg->listen.scheme);
+        return NULL;
+    }
+    if (strcmp(cfg->listen.scheme, "text") == 0 && cfg->ssl_cert[0]) {
+        snprintf(err, errlen, "ssl_cert: TLS is offered for websocket:// only");
         return NULL;
     }
     if (!netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &ip) || ip == 0) {

@@ -494,6 +494,44 @@ static void test_forwarded_for_from_trusted_proxy(void)
     gw_stop(&g);
 }
 
+static void test_text_protocol(void)
+{
+    struct gw g = {0};
+    char opt[100];
+    int port = tu_free_port();
+    snprintf(opt, sizeof opt, "--listen=text://127.0.0.1:%d", port);
+    CU_ASSERT_FATAL(gw_start(&g, "text", opt, NULL) == 0);
+    g.ws_port = port;
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Txt:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    int c = tu_connect(port, 2000);
+    CU_ASSERT_FATAL(c >= 0);
+    /* No handshake: ON_CONNECT at once, no ON_WEBSOCKET_CONNECT. */
+    CU_ASSERT_FATAL(fakebw_next(&bw, 3000) == 0);
+    CU_ASSERT_EQUAL(bw.last.hdr.cmd, GWP_CMD_ON_CONNECT);
+    uint32_t id = bw.last.hdr.connection_id;
+    tu_write_all(c, "hello\r\nwor", 10);
+    usleep(50000);
+    tu_write_all(c, "ld\n", 3);
+    CU_ASSERT_FATAL(fakebw_next(&bw, 3000) == 0);
+    CU_ASSERT(bw.last.hdr.cmd == GWP_CMD_ON_MESSAGE && bw.last.body_len == 5 && memcmp(bw.last.body, "hello", 5) == 0);
+    CU_ASSERT_FATAL(fakebw_next(&bw, 3000) == 0);
+    CU_ASSERT(bw.last.hdr.cmd == GWP_CMD_ON_MESSAGE && bw.last.body_len == 5 && memcmp(bw.last.body, "world", 5) == 0);
+    fakebw_cmd(&bw, GWP_CMD_SEND_TO_ONE, id, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, "hi", 2);
+    char line[128];
+    CU_ASSERT(tu_read_line(c, line, sizeof line, 3000) > 0);
+    CU_ASSERT_STRING_EQUAL(line, "hi\n");
+    fakebw_cmd(&bw, GWP_CMD_KICK, id, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, "bye", 3);
+    CU_ASSERT(tu_read_line(c, line, sizeof line, 3000) > 0);
+    CU_ASSERT_STRING_EQUAL(line, "bye\n");
+    CU_ASSERT_EQUAL(tu_read_line(c, line, sizeof line, 3000), 0);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CLOSE, 3000) == 0);
+    tu_close(c);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
 int main(void)
 {
     CU_initialize_registry();
@@ -508,5 +546,6 @@ int main(void)
     CU_add_test(s, "wss with ssl_cert/ssl_key", test_wss);
     CU_add_test(s, "PROXY protocol v1/v2 gives the client address", test_proxy_protocol);
     CU_add_test(s, "X-Forwarded-For only from trusted proxies", test_forwarded_for_from_trusted_proxy);
+    CU_add_test(s, "text:// clients: lines in, lines out", test_text_protocol);
     return tu_run("test_gateway_ops");
 }
