@@ -17,14 +17,26 @@ stop_all() {
 }
 trap stop_all INT TERM
 
-"$bin/register" -c deploy/local/register.ini start &
-pids="$pids $!"
-sleep 0.3
-if ! kill -0 $! 2>/dev/null; then
-    echo "register failed to start (see above)"
-    exit 1
+start() { # name, then the command
+    name=$1
+    shift
+    "$@" &
+    pid=$!
+    pids="$pids $pid"
+    sleep 0.4
+    if ! kill -0 $pid 2>/dev/null; then
+        echo "$name failed to start (see above)"
+        stop_all
+    fi
+}
+
+start register "$bin/register" -c deploy/local/register.ini start
+start gateway "$bin/gateway" -c deploy/local/gateway.ini start
+if [ -x "$bin/business" ] && [ -f deploy/local/business.ini ]; then
+    start business "$bin/business" -c deploy/local/business.ini start
 fi
-echo "register listening on 127.0.0.1:1239 (log lines above; status: $bin/register -c deploy/local/register.ini status)"
-echo "gateway and business workers are not built yet (issues 3 and 4); no page to open yet."
+echo
+echo "register: 127.0.0.1:1239   gateway: ws://127.0.0.1:1240/  (health: http://127.0.0.1:1240/health)"
+echo "status:   $bin/gateway -c deploy/local/gateway.ini status"
 echo "Ctrl-C stops everything."
 wait
