@@ -64,6 +64,17 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(SUPPORT_OBJ) $(SHARED_LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS)
 
+# ---- business worker applications (issue 4) ----
+# Each apps/<name>/*.c becomes $(BUILD)/apps/<name>.so; the business binary
+# loads it with dlopen and exports the gw_* API to it (-rdynamic).
+APP_SOS := $(patsubst apps/%/,$(BUILD)/apps/%.so,$(sort $(dir $(wildcard apps/*/*.c))))
+all: $(APP_SOS)
+$(BUILD)/business: LDLIBS += -ldl -rdynamic
+.SECONDEXPANSION:
+$(BUILD)/apps/%.so: $$(wildcard apps/%/*.c) business/gw_api.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ibusiness $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^)
+
 test: deps
 	@test -f $(FIXTURES)/index.json || { echo "golden vectors not found in $(FIXTURES); set FIXTURES=/path/to/shared/fixtures/gateway-protocol"; exit 1; }
 	$(MAKE) --no-print-directory all $(UNIT_BINS) $(INTEG_BINS)
@@ -90,3 +101,25 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- `make bench` (issue 5): the load generator and the scenarios; never part of `make test` ----
+BENCH_DEB_PKGS := gnuplot-nox jq iproute2
+.PHONY: bench bench-deps
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make bench-deps: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+BENCH_CFLAGS := -std=c11 -Wall -Wextra -Wstrict-prototypes -Wshadow
+$(BUILD)/bench/wsload: tests/bench/wsload.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcrypto
+
+# register + gateway + wsload are required; the rest (business, apps) is built if it builds,
+# and the scenarios that need it are skipped when it is missing.
+bench: deps bench-deps
+	$(MAKE) --no-print-directory $(BUILD)/register $(BUILD)/gateway $(BUILD)/bench/wsload
+	-$(MAKE) --no-print-directory all
+	tests/bench/run.sh $(BUILD)

@@ -1,0 +1,23 @@
+/* events: one client event from a gateway, run through the application
+ * (spec §3.7, §5.2).
+ *
+ * Sets up the current-event context (client_id, gateway link, session —
+ * decoded lazily from ext_data the first time the application asks), calls
+ * the application's callback, logs it when it fails or is slower than
+ * slowCallbackMs, and writes a changed session back with SET_SESSION (not
+ * after ON_CLOSE). PING and unknown commands are ignored. */
+#ifndef GW_BUSINESS_EVENTS_H
+#define GW_BUSINESS_EVENTS_H
+
+#include "gwp.h"
+
+struct bw;
+struct link;
+
+/* f is borrowed for the call (it points into l's input buffer). */
+void events_dispatch(struct bw *bw, struct link *l, const struct gwp_frame *f);
+
+/* Inside a client callback: decodes the session on first use. 0 or -1. */
+int events_session_load(struct bw *bw);
+
+#endif
