@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# `make bench`: starts register + gateway (+ business with apps/echo when they
+# exist) on loopback, runs every scenario that can run BENCH_REPEAT times with a
+# fresh server each time, and writes
+#   build/bench/<stamp>/<scenario>-<rep>.json   one wsload result per run
+#   build/bench/<stamp>/summary.json|.tsv      median, min, max per scenario
+#   build/bench/<stamp>/bench.png              the chart (gnuplot)
+# and a table on the terminal. Not a test: nothing here asserts a timing; it
+# fails only when a run loses connections or messages, or cannot start.
+#
+# Environment: BENCH_REPEAT (3), BENCH_SCENARIOS (all), BENCH_PIN (1: servers on
+# CPU 0, the load generator on CPU 1), BENCH_PORT (base port), BENCH_HOLD (5 s).
+set -u
+bin=$(cd "${1:-build}" && pwd) || exit 1
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+
+REPEAT=${BENCH_REPEAT:-3}
+PIN=${BENCH_PIN:-1}
+HOLD=${BENCH_HOLD:-5}
+BASE=${BENCH_PORT:-$((30000 + $$ % 2000 * 10))}
+REG_PORT=$BASE
+WS_PORT=$((BASE + 1))
+LAN_PORT=$((BASE + 2))
+stamp=$(date +%Y%m%d-%H%M%S)
+out="$bin/bench/$stamp"
+mkdir -p "$out"
+ln -sfn "$stamp" "$bin/bench/latest"
+WSLOAD="$bin/bench/wsload"
+
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+NCPU=$(nproc)
+srv_pin=() cli_pin=()
+if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+    srv_pin=(taskset -c 0) cli_pin=(taskset -c 1)
+fi
+
+have_business=0
+if [ -x "$bin/business" ] && [ -f "$bin/apps/echo.so" ]; then
+    have_business=1
+fi
+
+pinning="off"
+[ ${#srv_pin[@]} -gt 0 ] && pinning="servers on CPU 0, load generator on CPU 1"
+echo "bench: results in $out (open files per process: $NOFILE, CPUs: $NCPU, pinning: $pinning)"
+[ "$have_business" = 1 ] || echo "bench: $bin/business or $bin/apps/echo.so does not exist yet: echo, broadcast and group are skipped"
+
+run_dir=$(mktemp -d /tmp/gwbench.XXXXXX)
+srv_pids=()
+stop_servers() {
+    local p
+    for p in "${srv_pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${srv_pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -9 "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    srv_pids=()
+}
+cleanup() { stop_servers; rm -rf "$run_dir"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() { # port: until something listens on 127.0.0.1:port (at most 5 s)
+    for _ in $(seq 100); do
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_servers COUNT WITH_BUSINESS: sets GW_PIDS (master and children) and OTHER_PIDS
+start_servers() {
+    local count=$1 biz=$2 i m kids
+    rm -f "$run_dir"/*.pid
+    "${srv_pin[@]}" "$bin/register" --listen="text://127.0.0.1:$REG_PORT" --pidFile="$run_dir/reg.pid" \
+        start >>"$run_dir/register.log" 2>&1 &
+    srv_pids+=($!)
+    wait_port "$REG_PORT" || { echo "bench: register did not start"; tail "$run_dir/register.log"; return 1; }
+    "${srv_pin[@]}" "$bin/gateway" --listen="websocket://127.0.0.1:$WS_PORT" --startPort="$LAN_PORT" \
+        --registerAddress="127.0.0.1:$REG_PORT" --lanIp=127.0.0.1 --count="$count" \
+        --pidFile="$run_dir/gw.pid" start >>"$run_dir/gateway.log" 2>&1 &
+    m=$!
+    srv_pids+=($m)
+    for ((i = 0; i < count; i++)); do
+        wait_port $((LAN_PORT + i)) || { echo "bench: gateway did not start"; tail "$run_dir/gateway.log"; return 1; }
+    done
+    wait_port "$WS_PORT" || return 1
+    kids=$(cat /proc/$m/task/*/children 2>/dev/null)
+    GW_PIDS=$(echo $m $kids | tr ' ' ',')
+    OTHER_PIDS=$(pgrep -d, -P "${srv_pids[0]}" ; echo "${srv_pids[0]}")
+    OTHER_PIDS=${OTHER_PIDS//$'\n'/,}
+    if [ "$biz" = 1 ]; then
+        "${srv_pin[@]}" "$bin/business" --registerAddress="127.0.0.1:$REG_PORT" --count=2 \
+            --eventHandler="$bin/apps/echo.so" --pidFile="$run_dir/biz.pid" start >>"$run_dir/business.log" 2>&1 &
+        m=$!
+        srv_pids+=($m)
+        sleep 1.5 # the workers learn the gateways from the register, then connect
+        kill -0 "$m" 2>/dev/null || { echo "bench: business did not start"; tail "$run_dir/business.log"; return 1; }
+        kids=$(cat /proc/$m/task/*/children 2>/dev/null)
+        OTHER_PIDS="$OTHER_PIDS,$(echo $m $kids | tr ' ' ',')"
+    fi
+    sleep 0.3
+}
+
+failures=0
+# scenario NAME GW_COUNT NEEDS_BUSINESS WSLOAD_ARGS...
+scenario() {
+    local name=$1 count=$2 biz=$3 rep
+    shift 3
+    if [ -n "${BENCH_SCENARIOS:-}" ] && ! [[ " $BENCH_SCENARIOS " == *" ${name%%-*} "* || " $BENCH_SCENARIOS " == *" $name "* ]]; then
+        return
+    fi
+    if [ "$biz" = 1 ] && [ "$have_business" = 0 ]; then
+        echo "== $name: skipped (needs $bin/business and $bin/apps/echo.so)"
+        return
+    fi
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        start_servers "$count" "$biz" || { failures=$((failures + 1)); stop_servers; return; }
+        "${cli_pin[@]}" "$WSLOAD" --port="$WS_PORT" --gw-pids="$GW_PIDS" --other-pids="$OTHER_PIDS" \
+            --label="$name" --json="$out/$name-$rep.json" "$@" 2>"$run_dir/wsload.err"
+        local rc=$?
+        sed 's/^/   /' "$run_dir/wsload.err"
+        stop_servers
+        if [ $rc -ne 0 ]; then
+            failures=$((failures + 1))
+            tail -5 "$run_dir/gateway.log" | sed 's/^/   gateway: /'
+        fi
+        if [ -f "$out/$name-$rep.json" ]; then
+            jq -c --arg n "$name" --argjson c "$count" --argjson r "$rep" \
+                '. + {scenario: $n, gateway_count: $c, rep: $r}' "$out/$name-$rep.json" >"$out/.tmp" &&
+                mv "$out/.tmp" "$out/$name-$rep.json"
+        fi
+        sleep 1 # let TIME_WAIT and the kernel's socket memory settle
+    done
+}
+
+mem_avail_mb=$(awk '/MemAvailable/ {print int($2 / 1024)}' /proc/meminfo)
+
+# ---- idle: connect rate and memory per connection ----
+scenario idle-10k-c1 1 0 --mode=idle --conns=10000 --hold="$HOLD"
+scenario idle-19k-c1 1 0 --mode=idle --conns=19000 --hold="$HOLD"
+scenario idle-20k-c2 2 0 --mode=idle --conns=20000 --hold="$HOLD"
+scenario idle-38k-c2 2 0 --mode=idle --conns=38000 --hold="$HOLD"
+if [ "$mem_avail_mb" -gt 3000 ]; then
+    scenario idle-50k-c3 3 0 --mode=idle --conns=50000 --procs=3 --hold="$HOLD"
+else
+    echo "== idle-50k-c3: skipped (only $mem_avail_mb MB available)"
+fi
+# ---- reconnect storm (no business needed: connect and handshake only) ----
+scenario storm-10k-c1 1 0 --mode=storm --conns=10000 --rounds=3
+# ---- through the business worker ----
+scenario echo-1k-x1 2 1 --mode=echo --conns=1000 --inflight=1 --duration=10 --warmup=2
+scenario echo-1k-x10 2 1 --mode=echo --conns=1000 --inflight=10 --duration=10 --warmup=2
+scenario broadcast-10k-step 2 1 --mode=broadcast --conns=10000 --msgs=200 --rate=0 --duration=60
+scenario broadcast-10k-10ps 2 1 --mode=broadcast --conns=10000 --msgs=100 --rate=10 --duration=60
+scenario broadcast-10k-100ps 2 1 --mode=broadcast --conns=10000 --msgs=1000 --rate=100 --duration=60
+scenario group-100x100 2 1 --mode=group --groups=100 --group-size=100 --inflight=1 --duration=10 --warmup=2
+
+# ---- summary: median and range per scenario and metric ----
+shopt -s nullglob
+files=("$out"/*-[0-9]*.json)
+if [ ${#files[@]} -eq 0 ]; then
+    echo "bench: no results"
+    exit 1
+fi
+jq -s '
+  def med: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+           else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  group_by(.scenario) | map(
+    . as $runs | {scenario: .[0].scenario, mode: .[0].mode, conns: .[0].conns, gateway_count: .[0].gateway_count,
+     runs: length,
+     metrics: ([.[0] | to_entries[] | select(.value | type == "number") | .key] | map(. as $k |
+        {key: $k, value: ([$runs[][$k] | select(. != null)] | {median: med, min: min, max: max})}) | from_entries)})
+  | sort_by(.scenario)' "${files[@]}" >"$out/summary.json"
+
+{
+    printf 'scenario\truns\tconns\tconnected\tconn/s\tclient_us/conn\tserver_us/conn\tB/conn\tRSS_held_MB\tops/s\tsrv_us/op\tp50_ms\tp99_ms\tp99.9_ms\tlost\tstorm_ms\n'
+    jq -r '
+      def r(k; d): .metrics[k] as $m | if $m == null or $m.median == null then "-"
+        else "\($m.median * pow(10; d) | round / pow(10; d))[\($m.min * pow(10; d) | round / pow(10; d))..\($m.max * pow(10; d) | round / pow(10; d))]" end;
+      .[] | [.scenario, (.runs | tostring), (.conns | tostring), r("connected"; 0), r("connect_rate"; 0),
+             r("client_cpu_us_per_conn"; 1), r("server_cpu_us_per_conn"; 1), r("gw_bytes_per_conn"; 0),
+             (.metrics.gw_rss_held_kb.median // null | if . == null then "-" else (. / 1024 | round | tostring) end),
+             r("ops_per_s"; 0), r("server_cpu_us_per_op"; 2), r("p50_ms"; 2), r("p99_ms"; 2), r("p999_ms"; 2),
+             r("lost"; 0), r("storm_back_max_ms"; 0)] | @tsv' "$out/summary.json"
+} >"$out/summary.tsv"
+echo
+echo "median [min..max] over $REPEAT runs; B/conn = gateway RSS delta / connections; CPU from /proc/<pid>/stat"
+column -t -s $'\t' "$out/summary.tsv" 2>/dev/null || cat "$out/summary.tsv"
+
+# ---- chart ----
+if command -v gnuplot >/dev/null; then
+    jq -r '.[] | [.scenario, (.metrics.gw_bytes_per_conn.median // 0), (.metrics.gw_bytes_per_conn.min // 0),
+                  (.metrics.gw_bytes_per_conn.max // 0), (.metrics.connect_rate.median // 0),
+                  (.metrics.connect_rate.min // 0), (.metrics.connect_rate.max // 0),
+                  (.metrics.server_cpu_us_per_conn.median // 0), (.metrics.client_cpu_us_per_conn.median // 0)]
+                 | @tsv' "$out/summary.json" | grep -E '^(idle|storm)' >"$out/chart-conn.dat"
+    jq -r '.[] | select(.metrics.p50_ms != null) | [.scenario, .metrics.p50_ms.median, .metrics.p99_ms.median,
+                  (.metrics.p999_ms.median // 0), .metrics.ops_per_s.median, .metrics.server_cpu_us_per_op.median]
+                 | @tsv' "$out/summary.json" >"$out/chart-msg.dat"
+    {
+        cat <<EOF
+set terminal pngcairo size 1400,1000 noenhanced font ",10"
+set output "$out/bench.png"
+set multiplot layout 2,2 title "gateway bench $stamp (median, error bars: min..max over $REPEAT runs)"
+set style fill solid 0.6 border -1
+set boxwidth 0.6
+set grid ytics
+set xtics rotate by -30
+set yrange [0:*]
+set offsets 0.5, 0.5, 0, 0
+set title "idle: gateway memory per connection (RSS delta / N), bytes"
+set arrow 1 from graph 0, first 2048 to graph 1, first 2048 nohead lc rgb "red" dt 2
+set label 1 "target 2048 B" at graph 0.98, first 2048 offset 0,0.7 right front tc rgb "red"
+set arrow 2 from graph 0, first 6134 to graph 1, first 6134 nohead lc rgb "gray40" dt 3
+set label 2 "PHP 6134 B" at graph 0.98, first 6134 offset 0,0.7 right front tc rgb "gray40"
+plot "$out/chart-conn.dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa" notitle, "" using 0:2:3:4 with yerrorbars lc rgb "black" pt 0 notitle
+unset arrow 1; unset label 1; unset arrow 2; unset label 2
+set title "connect rate, connections/s"
+set arrow 1 from graph 0, first 20000 to graph 1, first 20000 nohead lc rgb "red" dt 2
+set label 1 "target 20000/s" at graph 0.98, first 20000 offset 0,0.7 right front tc rgb "red"
+set arrow 2 from graph 0, first 6782 to graph 1, first 6782 nohead lc rgb "gray40" dt 3
+set label 2 "PHP 6782/s" at graph 0.98, first 6782 offset 0,0.7 right front tc rgb "gray40"
+plot "$out/chart-conn.dat" using 0:5:xtic(1) with boxes lc rgb "#228833" notitle, "" using 0:5:6:7 with yerrorbars lc rgb "black" pt 0 notitle
+unset arrow 1; unset label 1; unset arrow 2; unset label 2
+set title "CPU per connection (connect + handshake), microseconds"
+set offsets 0, 0, 0, 0
+set style data histograms
+set style histogram clustered gap 1
+plot "$out/chart-conn.dat" using 8:xtic(1) title "server" lc rgb "#ee6677", "" using 9 title "client" lc rgb "#66ccee"
+EOF
+        if [ -s "$out/chart-msg.dat" ]; then
+            cat <<EOF
+set title "message latency, ms (log scale)"
+set logscale y
+set yrange [*:*]
+plot "$out/chart-msg.dat" using 2:xtic(1) title "p50", "" using 3 title "p99", "" using 4 title "p99.9"
+EOF
+        else
+            cat <<EOF
+set title "message latency: no echo/broadcast runs yet (needs build/business + build/apps/echo.so)"
+unset xtics; unset ytics; set border 0
+plot [0:1][0:1] NaN notitle
+EOF
+        fi
+        echo "unset multiplot"
+    } >"$out/chart.gp"
+    if gnuplot "$out/chart.gp" 2>"$out/gnuplot.err"; then
+        echo "chart: $out/bench.png"
+    else
+        echo "bench: gnuplot failed:"; cat "$out/gnuplot.err"
+    fi
+else
+    echo "bench: gnuplot not installed: no chart (apt-get install gnuplot-nox)"
+fi
+
+# sanity: lost connections or messages make the bench fail (timings never do)
+bad=$(jq '[.[] | select((.metrics.failed.max // 0) > 0 or (.metrics.lost.max // 0) > 0
+                        or (.metrics.out_of_order.max // 0) > 0 or (.metrics.server_closed.max // 0) > 0)
+           | .scenario] | join(" ")' -r "$out/summary.json")
+if [ -n "$bad" ] || [ "$failures" -gt 0 ]; then
+    echo "bench: problems in: ${bad:-} (${failures} runs failed)"
+    exit 1
+fi
+echo "bench: every connection held, no message lost or out of order"
