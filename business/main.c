@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,13 +22,13 @@
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
+#include "supervise.h"
 #include "query.h"
 #include "reglink.h"
 
 #define TICK_MS 100
 /* A worker that dies sooner than this after its start is forked again only
  * after this delay, so a crash at start-up does not become a fork storm. */
-#define RESPAWN_MIN_MS 1000
 
 #define OFF(f) offsetof(struct business_cfg, f)
 static const struct cfg_opt business_opts[] = {
@@ -51,7 +50,7 @@ static const struct cfg_opt business_opts[] = {
 static void write_child_status(struct bw *bw)
 {
     char path[1100];
-    snprintf(path, sizeof path, "%s.status.%d", bw->cfg->common.pidFile, bw->index);
+    sup_child_status_path(&bw->cfg->common, bw->index, path, sizeof path);
     FILE *f = fopen(path, "w");
     if (!f)
         return;
@@ -163,18 +162,8 @@ out:
 struct bw_master {
     struct business_cfg *cfg;
     int count;
-    pid_t *pids;
-    int64_t *started_ms;
-    int64_t *respawn_at; /* 0: none pending */
-    time_t started;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void *business_prepare(void *cfgp, char *err, size_t errlen)
 {
@@ -198,157 +187,32 @@ static void *business_prepare(void *cfgp, char *err, size_t errlen)
     }
     m->cfg = cfg;
     m->count = (int)cfg->count;
-    m->pids = calloc((size_t)m->count, sizeof *m->pids);
-    m->started_ms = calloc((size_t)m->count, sizeof *m->started_ms);
-    m->respawn_at = calloc((size_t)m->count, sizeof *m->respawn_at);
-    if (!m->pids || !m->started_ms || !m->respawn_at) {
-        free(m->pids);
-        free(m->started_ms);
-        free(m->respawn_at);
-        free(m);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     return m;
 }
 
-static void fork_child(struct bw_master *m, int i)
+static int run_child(void *ctx, int i)
 {
-    fflush(NULL); /* nothing buffered may be written twice */
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("master: cannot fork process %d: %s; retrying", i, strerror(errno));
-        m->respawn_at[i] = now_ms() + RESPAWN_MIN_MS;
-        return;
-    }
-    if (pid == 0) {
-        /* The blocked signals stay blocked: the worker's loop takes them
-         * through its signalfd, so none is lost between fork and loop. */
-        /* exit(), not _exit(): sanitizer leak checks run in the workers too
-         * (the master's memory is still reachable from this stack). */
-        exit(run_process(m->cfg, i));
-    }
-    m->pids[i] = pid;
-    m->started_ms[i] = now_ms();
-    m->respawn_at[i] = 0;
+    struct bw_master *m = ctx;
+    return run_process(m->cfg, i);
 }
 
-static void master_status(struct bw_master *m)
+static void status_header(void *ctx, struct buf *out)
 {
-    char path[1100];
-    struct buf b = BUF_INIT;
-    char uptime[64];
-    proc_format_uptime((long long)(time(NULL) - m->started), uptime, sizeof uptime);
-    buf_printf(&b, "business master pid %d  processes %d  uptime %s  application %s\n", (int)getpid(), m->count,
-               uptime, m->cfg->eventHandler);
-    for (int i = 0; i < m->count; i++) {
-        snprintf(path, sizeof path, "%s.status.%d", m->cfg->common.pidFile, i);
-        unlink(path);
-        if (m->pids[i] > 0)
-            kill(m->pids[i], SIGUSR2);
-    }
-    for (int i = 0; i < m->count; i++) {
-        snprintf(path, sizeof path, "%s.status.%d", m->cfg->common.pidFile, i);
-        FILE *f = NULL;
-        for (int w = 0; w < 50 && m->pids[i] > 0 && !(f = fopen(path, "r")); w++)
-            usleep(20000);
-        if (f) {
-            char line[1024];
-            while (fgets(line, sizeof line, f))
-                buf_append_str(&b, line);
-            fclose(f);
-            unlink(path);
-        } else {
-            buf_printf(&b, "  process %d  pid %d  did not answer\n", i, (int)m->pids[i]);
-        }
-    }
-    buf_append(&b, "", 1);
-    proc_write_status(&m->cfg->common, (const char *)buf_head(&b));
-    buf_free(&b);
+    struct bw_master *m = ctx;
+    buf_printf(out, "  application %s\n", m->cfg->eventHandler);
 }
 
 static int business_run(void *state)
 {
     struct bw_master *m = state;
     log_init("business", LOG_INFO);
-    m->started = time(NULL);
-    sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (int i = 0; i < 6; i++)
-        sigaddset(&set, sigs[i]);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    for (int i = 0; i < m->count; i++)
-        fork_child(m, i);
-    log_info("master: %d business worker process(es) started, application %s", m->count, m->cfg->eventHandler);
-    int stopping = 0;
-    for (;;) {
-        int64_t now = now_ms(), next = now + 1000;
-        for (int i = 0; i < m->count && !stopping; i++) {
-            if (m->respawn_at[i] && m->respawn_at[i] <= now)
-                fork_child(m, i);
-            if (m->respawn_at[i] && m->respawn_at[i] < next)
-                next = m->respawn_at[i];
-        }
-        int64_t wait = next - now_ms();
-        struct timespec ts = {(time_t)(wait > 0 ? wait / 1000 : 0), (long)(wait > 0 ? wait % 1000 : 0) * 1000000L};
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig < 0)
-            continue;
-        if (sig == SIGCHLD) {
-            int st;
-            pid_t pid;
-            while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-                for (int i = 0; i < m->count; i++)
-                    if (m->pids[i] == pid) {
-                        m->pids[i] = 0;
-                        if (stopping)
-                            continue;
-                        int clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-                        if (!clean)
-                            log_warn("master: process %d (pid %d) died (%s %d); starting it again", i, (int)pid,
-                                     WIFSIGNALED(st) ? "signal" : "exit status",
-                                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-                        if (now_ms() - m->started_ms[i] < RESPAWN_MIN_MS)
-                            m->respawn_at[i] = m->started_ms[i] + RESPAWN_MIN_MS;
-                        else
-                            fork_child(m, i);
-                    }
-            int alive = 0;
-            for (int i = 0; i < m->count; i++)
-                alive += m->pids[i] > 0;
-            if (stopping && !alive)
-                break;
-        } else if (sig == SIGUSR2) {
-            master_status(m);
-        } else if (sig == SIGUSR1) {
-            log_info("master: reload: restarting the worker processes");
-            for (int i = 0; i < m->count; i++)
-                if (m->pids[i] > 0)
-                    kill(m->pids[i], SIGUSR1);
-        } else {
-            stopping = 1;
-            log_info("master: stopping %d process(es)", m->count);
-            int alive = 0;
-            for (int i = 0; i < m->count; i++)
-                if (m->pids[i] > 0) {
-                    kill(m->pids[i], SIGTERM);
-                    alive++;
-                }
-            if (!alive)
-                break;
-        }
-    }
-    log_info("master: stopped");
-    return 0;
+    struct sup_params sp = {"business", m->count, &m->cfg->common, run_child, status_header, m};
+    return sup_run(&sp);
 }
 
 static void business_destroy(void *state)
 {
     struct bw_master *m = state;
-    free(m->pids);
-    free(m->started_ms);
-    free(m->respawn_at);
     free(m);
 }
 

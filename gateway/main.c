@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "proc.h"
 #include "reglink.h"
 #include "sock.h"
+#include "supervise.h"
 #include "state.h"
 
 #define OFF(f) offsetof(struct gateway_cfg, f)
@@ -68,8 +68,6 @@ struct gw_master {
     int count;
     int *client_fds; /* per process: its SO_REUSEPORT client socket */
     int *lan_fds;    /* per process: its internal port */
-    pid_t *pids;
-    time_t started;
 };
 
 /* ---- one gateway process ---- */
@@ -101,7 +99,7 @@ static void write_child_status(struct gw_proc *p)
         proc_write_status(&cfg->common, all);
         return;
     }
-    snprintf(path, sizeof path, "%s.status.%d", cfg->common.pidFile, p->gw.index);
+    sup_child_status_path(&cfg->common, p->gw.index, path, sizeof path);
     FILE *f = fopen(path, "w");
     if (f) {
         fputs(line, f);
@@ -235,7 +233,6 @@ static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
     m->count = (int)cfg->count;
     m->client_fds = calloc((size_t)m->count, sizeof(int));
     m->lan_fds = calloc((size_t)m->count, sizeof(int));
-    m->pids = calloc((size_t)m->count, sizeof(pid_t));
     for (int i = 0; i < m->count; i++)
         m->client_fds[i] = m->lan_fds[i] = -1;
     for (int i = 0; i < m->count; i++) {
@@ -257,117 +254,30 @@ fail:
     }
     free(m->client_fds);
     free(m->lan_fds);
-    free(m->pids);
     free(m);
     return NULL;
 }
 
-static pid_t fork_child(struct gw_master *m, int i)
+/* In a forked child: keep only this process' sockets, then serve. */
+static int run_child(void *ctx, int i)
 {
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct gw_master *m = ctx;
     for (int j = 0; j < m->count; j++)
         if (j != i) {
             close(m->client_fds[j]);
             close(m->lan_fds[j]);
         }
-    _exit(run_process(m->cfg, i, m->client_fds[i], m->lan_fds[i]));
-}
-
-static void master_status(struct gw_master *m)
-{
-    char path[1100];
-    struct buf b = BUF_INIT;
-    char uptime[64];
-    proc_format_uptime((long long)(time(NULL) - m->started), uptime, sizeof uptime);
-    buf_printf(&b, "gateway master pid %d  processes %d  uptime %s\n", (int)getpid(), m->count, uptime);
-    for (int i = 0; i < m->count; i++) {
-        snprintf(path, sizeof path, "%s.status.%d", m->cfg->common.pidFile, i);
-        unlink(path);
-        if (m->pids[i] > 0)
-            kill(m->pids[i], SIGUSR2);
-    }
-    for (int i = 0; i < m->count; i++) {
-        snprintf(path, sizeof path, "%s.status.%d", m->cfg->common.pidFile, i);
-        FILE *f = NULL;
-        for (int w = 0; w < 50 && !(f = fopen(path, "r")); w++)
-            usleep(20000);
-        if (f) {
-            char line[1024];
-            while (fgets(line, sizeof line, f))
-                buf_append_str(&b, line);
-            fclose(f);
-            unlink(path);
-        } else {
-            buf_printf(&b, "  process %d  pid %d  did not answer\n", i, (int)m->pids[i]);
-        }
-    }
-    buf_append(&b, "", 1);
-    proc_write_status(&m->cfg->common, (const char *)buf_head(&b));
-    buf_free(&b);
+    return run_process(m->cfg, i, m->client_fds[i], m->lan_fds[i]);
 }
 
 static int gateway_run(void *state)
 {
     struct gw_master *m = state;
     log_init("gateway", LOG_INFO);
-    m->started = time(NULL);
     if (m->count == 1)
         return run_process(m->cfg, 0, m->client_fds[0], m->lan_fds[0]);
-    sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (int i = 0; i < 6; i++)
-        sigaddset(&set, sigs[i]);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    for (int i = 0; i < m->count; i++)
-        m->pids[i] = fork_child(m, i);
-    log_info("master: %d gateway processes started", m->count);
-    int stopping = 0, stop_sig = SIGTERM;
-    for (;;) {
-        int sig;
-        if (sigwait(&set, &sig) != 0)
-            continue;
-        if (sig == SIGCHLD) {
-            int st;
-            pid_t pid;
-            while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-                for (int i = 0; i < m->count; i++)
-                    if (m->pids[i] == pid) {
-                        m->pids[i] = 0;
-                        if (!stopping) {
-                            log_warn("process %d (pid %d) died (%s %d); starting it again", i, (int)pid,
-                                     WIFSIGNALED(st) ? "signal" : "exit status",
-                                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-                            m->pids[i] = fork_child(m, i);
-                        }
-                    }
-            int alive = 0;
-            for (int i = 0; i < m->count; i++)
-                alive += m->pids[i] > 0;
-            if (stopping && !alive)
-                break;
-        } else if (sig == SIGUSR2) {
-            master_status(m);
-        } else if (sig == SIGUSR1) {
-            for (int i = 0; i < m->count; i++)
-                if (m->pids[i] > 0)
-                    kill(m->pids[i], SIGUSR1);
-        } else {
-            stopping = 1;
-            stop_sig = sig == SIGQUIT ? SIGQUIT : SIGTERM;
-            log_info("master: stopping %d processes%s", m->count, stop_sig == SIGQUIT ? " gracefully" : "");
-            for (int i = 0; i < m->count; i++)
-                if (m->pids[i] > 0)
-                    kill(m->pids[i], stop_sig);
-        }
-    }
-    log_info("master: stopped");
-    return 0;
+    struct sup_params sp = {"gateway", m->count, &m->cfg->common, run_child, NULL, m};
+    return sup_run(&sp);
 }
 
 static void gateway_destroy(void *state)
@@ -382,7 +292,6 @@ static void gateway_destroy(void *state)
     }
     free(m->client_fds);
     free(m->lan_fds);
-    free(m->pids);
     free(m);
 }
 
