@@ -31,7 +31,7 @@ struct lan_link {
     char *worker_key;          /* "<ip>:<name>:<index>" once WORKER_CONNECT succeeded */
     uint64_t bound_clients;    /* router: clients currently stuck to this worker */
     struct buf in, out;
-    unsigned authed : 1, closing : 1, dirty : 1, dead : 1;
+    unsigned authed : 1, closing : 1, dirty : 1, dead : 1, ready : 1;
     struct lan_link *prev, *next;         /* all links */
     struct lan_link *dirty_next;          /* links with output to flush */
 };
@@ -57,6 +57,8 @@ struct lan {
     ev_timer ping_timer;
     struct lan_link *links;
     struct lan_link *dirty;
+    struct lan_link **ready;     /* links readable this iteration, served in accept order */
+    size_t nready, ready_cap;
     struct lan_link *dead;
     uint32_t next_id;
     size_t nlinks, nworkers;
@@ -323,6 +325,48 @@ static void link_read(struct lan_link *l)
     }
 }
 
+/* Reads are not served in the order libev reports them (newest watcher
+ * first) but once per iteration in accept order: a GatewayClient opens one
+ * connection per call, and bindUid() then sendToUid() on two connections
+ * must take effect in that order, as they do with PHP's gateway. */
+static void mark_ready(struct lan_link *l)
+{
+    struct lan *lan = l->lan;
+    if (l->ready)
+        return;
+    if (lan->nready == lan->ready_cap) {
+        size_t cap = lan->ready_cap ? lan->ready_cap * 2 : 64;
+        struct lan_link **r = realloc(lan->ready, cap * sizeof *r);
+        if (!r) {
+            link_read(l); /* out of memory: serve it now rather than never */
+            return;
+        }
+        lan->ready = r;
+        lan->ready_cap = cap;
+    }
+    l->ready = 1;
+    lan->ready[lan->nready++] = l;
+}
+
+static int by_accept_order(const void *a, const void *b)
+{
+    const struct lan_link *x = *(struct lan_link *const *)a, *y = *(struct lan_link *const *)b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void serve_ready(struct lan *lan)
+{
+    if (lan->nready > 1)
+        qsort(lan->ready, lan->nready, sizeof *lan->ready, by_accept_order);
+    for (size_t i = 0; i < lan->nready; i++) {
+        struct lan_link *l = lan->ready[i];
+        l->ready = 0;
+        if (!l->dead)
+            link_read(l);
+    }
+    lan->nready = 0;
+}
+
 static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -330,7 +374,7 @@ static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
     if (revents & EV_WRITE)
         link_flush(l);
     if (!l->dead && (revents & EV_READ))
-        link_read(l);
+        mark_ready(l);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -364,6 +408,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             lan->links->prev = l;
         lan->links = l;
         lan->nlinks++;
+        mark_ready(l); /* its first frames may already be waiting */
     }
 }
 
@@ -374,6 +419,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop;
     (void)revents;
     struct lan *lan = w->data;
+    serve_ready(lan);
     while (lan->dirty) {
         struct lan_link *l = lan->dirty;
         lan->dirty = l->dirty_next;
@@ -438,6 +484,7 @@ void lan_free(struct lan *lan)
     ev_prepare_stop(lan->gw->loop, &lan->flush_prep);
     ev_timer_stop(lan->gw->loop, &lan->ping_timer);
     ev_timer_stop(lan->gw->loop, &lan->pending_timer);
+    free(lan->ready);
     buf_free(&lan->pending);
     free(lan->pev);
     close(lan->lfd);

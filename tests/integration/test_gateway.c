@@ -297,6 +297,53 @@ static void test_probes_produce_no_events(void)
     CU_ASSERT_EQUAL(fakebw_next(&bw, 300), -1);
 }
 
+/* A GatewayClient opens one connection per call: calls made one after the
+ * other must take effect in that order (PHP's gateway does). */
+static void test_calls_on_separate_connections_keep_their_order(void)
+{
+    uint32_t id;
+    int c = client("/", &id);
+    int in_order = 0, bound_seen = 0;
+    enum { ROUNDS = 20 };
+    for (int round = 0; round < ROUNDS; round++) {
+        struct fakebw gc[3];
+        for (int i = 0; i < 3; i++) {
+            char body[2] = {(char)('0' + i), 0};
+            CU_ASSERT_FATAL(fakebw_client(&gc[i], lan_port, KEY) == 0);
+            fakebw_cmd(&gc[i], GWP_CMD_SEND_TO_ONE, id, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, body, 1);
+        }
+        char got[4] = {0};
+        for (int i = 0; i < 3; i++) {
+            uint8_t *m = NULL;
+            int op;
+            if (wsc_recv(c, &m, &op, 3000) == 1)
+                got[i] = (char)m[0];
+            free(m);
+        }
+        in_order += strcmp(got, "012") == 0;
+        for (int i = 0; i < 3; i++)
+            fakebw_close(&gc[i]);
+
+        char uid[16];
+        int n = snprintf(uid, sizeof uid, "o%d", round);
+        struct fakebw a, b;
+        CU_ASSERT_FATAL(fakebw_client(&a, lan_port, KEY) == 0);
+        fakebw_cmd(&a, GWP_CMD_BIND_UID, id, GWP_FLAG_BODY_IS_SCALAR, uid, (size_t)n, "", 0);
+        CU_ASSERT_FATAL(fakebw_client(&b, lan_port, KEY) == 0);
+        fakebw_cmd(&b, GWP_CMD_GET_CLIENT_ID_BY_UID, 0, GWP_FLAG_BODY_IS_SCALAR, uid, (size_t)n, "", 0);
+        size_t rl;
+        char *r = fakebw_reply(&b, &rl, 3000);
+        bound_seen += r && strcmp(r, "a:0:{}") != 0;
+        free(r);
+        fakebw_close(&a);
+        fakebw_close(&b);
+    }
+    CU_ASSERT_EQUAL(in_order, ROUNDS);
+    CU_ASSERT_EQUAL(bound_seen, ROUNDS);
+    tu_close(c);
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CLOSE, 3000) == 0);
+}
+
 int main(void)
 {
     CU_initialize_registry();
@@ -305,6 +352,7 @@ int main(void)
     CU_add_test(s, "ON_CONNECT, ON_WEBSOCKET_CONNECT, ON_MESSAGE, session, ON_CLOSE", test_connect_events_and_message);
     CU_add_test(s, "pushes, groups, uids, queries, kick, destroy", test_pushes);
     CU_add_test(s, "internal port: auth and protocol errors", test_internal_port_auth);
+    CU_add_test(s, "calls on separate connections keep their order", test_calls_on_separate_connections_keep_their_order);
     CU_add_test(s, "TCP and HTTP probes produce no business events", test_probes_produce_no_events);
     return tu_run("test_gateway");
 }
