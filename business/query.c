@@ -108,19 +108,26 @@ static void cache_put(struct query *q, uint32_t ip, uint16_t port, int fd)
     q->cache[q->ncache++] = (struct qconn){ip, port, fd, loop_now_ms()};
 }
 
+int query_auth_frame(struct buf *out, const char *secret_key)
+{
+    if (!secret_key || !secret_key[0])
+        return 0;
+    json_t *o = json_pack("{s:s}", "secret_key", secret_key);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ESCAPE_SLASH) : NULL;
+    json_decref(o);
+    if (!s)
+        return -ENOMEM;
+    struct gwp_header h = {.cmd = GWP_CMD_GATEWAY_CLIENT_CONNECT, .flag = GWP_FLAG_BODY_IS_SCALAR};
+    int r = gwp_encode(out, &h, NULL, 0, s, strlen(s));
+    free(s);
+    return r;
+}
+
 static int build_request(struct query *q, struct buf *out, int fresh, uint8_t cmd, uint32_t conn_id,
                          const void *ext, size_t ext_len)
 {
-    const char *key = q->bw->cfg->secretKey;
-    if (fresh && key[0]) {
-        json_t *o = json_pack("{s:s}", "secret_key", key);
-        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ESCAPE_SLASH) : NULL;
-        json_decref(o);
-        if (!s)
-            return -ENOMEM;
-        struct gwp_header h = {.cmd = GWP_CMD_GATEWAY_CLIENT_CONNECT, .flag = GWP_FLAG_BODY_IS_SCALAR};
-        int r = gwp_encode(out, &h, NULL, 0, s, strlen(s));
-        free(s);
+    if (fresh) {
+        int r = query_auth_frame(out, q->bw->cfg->secretKey);
         if (r < 0)
             return r;
     }

@@ -37,6 +37,13 @@ void query_free(struct query *q);
 int query_run(struct query *q, struct query_target *t, size_t n, uint8_t cmd, uint32_t conn_id, const void *ext,
               size_t ext_len, msgpack_zone *zone);
 
+/* Appends the GATEWAY_CLIENT_CONNECT frame {"secret_key":KEY} (§3.4) to out
+ * when secret_key is non-empty, nothing otherwise. Exposed because the C
+ * GatewayClient (business/gwclient/) prefixes its pushes with the same frame.
+ * 0, -ENOMEM. */
+struct buf;
+int query_auth_frame(struct buf *out, const char *secret_key);
+
 /* The outcome of the last query_run. */
 const struct gw_query_info *query_last(const struct query *q);
 
