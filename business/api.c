@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+#include <time.h>
 
 #include "bw.h"
 #include "clientid.h"
@@ -13,6 +16,7 @@
 #include "gwp.h"
 #include "links.h"
 #include "log.h"
+#include "loop.h"
 #include "phpser.h"
 #include "query.h"
 #include "value.h"
@@ -367,6 +371,8 @@ int gw_set_session(const char *client_id, const msgpack_object *session)
     int r = session_bytes(session, &b);
     if (r == 0)
         r = to_client(client_id, GWP_CMD_SET_SESSION, GWP_FLAG_BODY_IS_SCALAR, buf_head(&b), buf_avail(&b), NULL, 0);
+    if (r == 0 && !is_current(client_id) && api_bw->session_written)
+        api_bw->session_written(api_bw, client_id, buf_head(&b), buf_avail(&b), 1);
     buf_free(&b);
     if (r == 0 && is_current(client_id))
         r = adopt_current(cur(), session);
@@ -383,6 +389,8 @@ int gw_update_session(const char *client_id, const msgpack_object *partial)
         r = to_client(client_id, GWP_CMD_UPDATE_SESSION, GWP_FLAG_BODY_IS_SCALAR, buf_head(&b), buf_avail(&b), NULL,
                       0);
     buf_free(&b);
+    if (r == 0 && !is_current(client_id) && api_bw->session_written)
+        api_bw->session_written(api_bw, client_id, NULL, 0, 0);
     if (r == 0 && is_current(client_id)) {
         struct bw_ctx *c = cur();
         events_session_load(api_bw);
@@ -514,14 +522,45 @@ static size_t all_targets(struct query_target **t)
     return n;
 }
 
+/* Before a query: the pushes this process queued on its gateway links must
+ * reach the gateways BEFORE the query does, or a query right after a push
+ * (bind then uid lookup, SET_SESSION then GET_SESSION for the stale-session
+ * guard) can see the state before it. Writing them first is not enough: the
+ * query travels on another TCP connection, and the kernel may hand the
+ * gateway the query's bytes first. The gateway serves connections that are
+ * readable together in accept order (the worker link first), so wait until
+ * the links' bytes are acknowledged by the peer (SIOCOUTQ 0: in the gateway's
+ * receive queue), at most SETTLE_MS; on loopback this takes microseconds. */
+#define SETTLE_MS 200
+static void settle_links(void)
+{
+    links_flush(api_bw->links);
+    int64_t until = loop_now_ms() + SETTLE_MS;
+    for (;;) {
+        int busy = 0;
+        for (size_t i = 0; i < links_count(api_bw->links) && !busy; i++) {
+            struct link *l = links_at(api_bw->links, i);
+            int q = 0;
+            if (!l || l->fd < 0 || l->state != LINK_UP)
+                continue;
+            busy = buf_avail(&l->out) > 0 || (ioctl(l->fd, SIOCOUTQ, &q) == 0 && q > 0);
+        }
+        if (!busy || loop_now_ms() >= until)
+            return;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        links_flush(api_bw->links);
+    }
+}
+
 /* Asks every gateway; replies land in zone. Returns targets (malloc'd) via *t. */
 static int ask_all(uint8_t cmd, const void *ext, size_t ext_len, msgpack_zone *zone, struct query_target **t,
                    size_t *n)
 {
     if (!api_bw)
         return -EPERM;
-    /* Pushes queued by this callback go out before we block. */
-    links_flush(api_bw->links);
+    /* Pushes queued by this callback go out (and arrive) before we block. */
+    settle_links();
     *n = all_targets(t);
     if (!*t)
         return -ENOMEM;
@@ -538,7 +577,7 @@ static int ask_own(const char *client_id, uint8_t cmd, const void *ext, size_t e
         return -EPERM;
     if (!client_id || clientid_decode(client_id, strlen(client_id), &t->ip, &t->port, &id) < 0)
         return -EINVAL;
-    links_flush(api_bw->links);
+    settle_links();
     t->ok = 0;
     t->reply.type = MSGPACK_OBJECT_NIL;
     /* Inside a worker only gateways it links to count (PHP returns null/0 otherwise). */

@@ -66,6 +66,12 @@ struct bw {
     struct query *query;
     struct bw_ctx ctx;
     int stopping;
+    /* Set by events.c (NULL outside a worker, e.g. in libgwclient): api.c
+     * tells it that this process wrote the session of a client other than
+     * the current one — bytes[0..len) when known, or an UPDATE_SESSION merge
+     * whose result only the gateway knows (known 0) — for the stale-session
+     * guard (events.c, spec §5.2). */
+    void (*session_written)(struct bw *bw, const char *client_id, const void *bytes, size_t len, int known);
 };
 
 #endif

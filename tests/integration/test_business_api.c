@@ -1,0 +1,819 @@
+/* Every function of business/gw_api.h end to end: a real register, two real
+ * gateways, the business worker (count 2) running apps/apitest, and real
+ * WebSocket clients on both gateways. Each client command of apitest calls
+ * one API function and answers JSON (apps/apitest/apitest.c); the tests
+ * check the answer (results merged over both gateways, gw_last_query) and
+ * the effect seen by the other clients. Also: the stale-session guard
+ * (spec §5.2) with pipelined messages, a gateway that does not answer a
+ * query (SIGSTOP), and a register restart. */
+#include <CUnit/Basic.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tu.h"
+#include "wsc.h"
+
+#define KEY "api-test-key"
+#define NAME "ApiBiz"
+#define REPLY_MS 9000 /* a query may wait 5 s for a stopped gateway */
+
+static char dir[64];
+static int reg_port;
+static pid_t reg_pid, bw_pid;
+static char reg_log[128], bw_log[128];
+static int reg_restarts;
+
+struct gw {
+    int ws_port, lan_port;
+    pid_t pid;
+    char log[128];
+    char addr[32]; /* "127.0.0.1:lan_port" */
+};
+static struct gw gw1, gw2, gw3;
+
+static pid_t spawn_gateway(struct gw *g)
+{
+    char *bin = tu_bin_path("gateway");
+    char a[5][160];
+    snprintf(g->log, sizeof g->log, "%s/gateway-%d.out", dir, g->lan_port);
+    snprintf(g->addr, sizeof g->addr, "127.0.0.1:%d", g->lan_port);
+    snprintf(a[0], 160, "--listen=websocket://127.0.0.1:%d", g->ws_port);
+    snprintf(a[1], 160, "--startPort=%d", g->lan_port);
+    snprintf(a[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
+    snprintf(a[3], 160, "--pidFile=%s/gateway-%d.pid", dir, g->lan_port);
+    char *argv[] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY, "--lanIp=127.0.0.1", "start", NULL};
+    g->pid = tu_spawn(argv, g->log);
+    free(bin);
+    return g->pid;
+}
+
+static pid_t spawn_register(void)
+{
+    char *rbin = tu_bin_path("register");
+    char a[2][200];
+    snprintf(reg_log, sizeof reg_log, "%s/register-%d.out", dir, reg_restarts);
+    snprintf(a[0], 200, "--listen=text://127.0.0.1:%d", reg_port);
+    snprintf(a[1], 200, "--pidFile=%s/register.pid", dir);
+    char *rargv[] = {rbin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
+    reg_pid = tu_spawn(rargv, reg_log);
+    free(rbin);
+    return tu_file_contains(reg_log, "listening on", 5000) ? reg_pid : -1;
+}
+
+/* Both business processes hold a link to g. */
+static int workers_linked(const struct gw *g, int timeout_ms)
+{
+    return tu_file_contains(g->log, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) &&
+           tu_file_contains(g->log, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms);
+}
+
+static int start_all(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/gw-test-bizapi-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(bw_log, sizeof bw_log, "%s/business.out", dir);
+    reg_port = tu_free_port();
+    gw1.ws_port = tu_free_port();
+    gw1.lan_port = tu_free_port();
+    gw2.ws_port = tu_free_port();
+    gw2.lan_port = tu_free_port();
+    if (spawn_register() < 0)
+        return -1;
+    spawn_gateway(&gw1);
+    spawn_gateway(&gw2);
+
+    char *bbin = tu_bin_path("business"), *app = tu_bin_path("apps/apitest.so");
+    char a[3][200];
+    snprintf(a[0], 200, "--registerAddress=127.0.0.1:%d", reg_port);
+    snprintf(a[1], 200, "--pidFile=%s/business.pid", dir);
+    snprintf(a[2], 200, "--eventHandler=%s", app);
+    char *bargv[] = {bbin, a[0], a[1], a[2], "--secretKey=" KEY, "--name=" NAME, "--count=2", "start", NULL};
+    bw_pid = tu_spawn(bargv, bw_log);
+    free(bbin);
+    free(app);
+    return workers_linked(&gw1, 8000) && workers_linked(&gw2, 8000) ? 0 : -1;
+}
+
+static int exited_zero(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
+
+static int stop_all(void)
+{
+    int sb = tu_stop(bw_pid, 8000);
+    int s1 = tu_stop(gw1.pid, 5000), s2 = tu_stop(gw2.pid, 5000);
+    int s3 = gw3.pid ? tu_stop(gw3.pid, 5000) : 0;
+    int sr = tu_stop(reg_pid, 5000);
+    if (!exited_zero(sb))
+        fprintf(stderr, "business exit status %d (log %s)\n", sb, bw_log);
+    if (!exited_zero(s1) || !exited_zero(s2) || !exited_zero(s3) || !exited_zero(sr))
+        fprintf(stderr, "exit status: gw1 %d gw2 %d gw3 %d register %d (logs in %s)\n", s1, s2, s3, sr, dir);
+    return exited_zero(sb) && exited_zero(s1) && exited_zero(s2) && exited_zero(s3) && exited_zero(sr) ? 0 : -1;
+}
+
+/* ---- clients ---- */
+
+struct cl {
+    int fd;
+    char id[24];
+};
+
+static json_t *cmd(int fd, const char *text);
+
+static struct cl client_path(const struct gw *g, const char *path)
+{
+    struct cl c = {.fd = wsc_connect(g->ws_port, path, NULL, 3000)};
+    CU_ASSERT_FATAL(c.fd >= 0);
+    json_t *r = cmd(c.fd, "me");
+    const char *id = json_string_value(json_object_get(r, "v"));
+    CU_ASSERT_FATAL(id && strlen(id) == 20);
+    snprintf(c.id, sizeof c.id, "%s", id);
+    json_decref(r);
+    return c;
+}
+
+static struct cl client(const struct gw *g) { return client_path(g, "/"); }
+
+static int say(int fd, const char *text) { return wsc_send(fd, WSC_TEXT, text, strlen(text)); }
+
+/* The next message on fd as parsed JSON (NULL, with a note, if none). */
+static json_t *next_json(int fd)
+{
+    uint8_t *m = NULL;
+    int op = 0;
+    ssize_t n = wsc_recv(fd, &m, &op, REPLY_MS);
+    if (n < 0) {
+        fprintf(stderr, "\n  no answer (%zd)\n", n);
+        free(m);
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb((const char *)m, (size_t)n, 0, &e);
+    if (!j)
+        fprintf(stderr, "\n  not JSON: %s\n", (char *)m);
+    free(m);
+    return j;
+}
+
+/* Sends a command and returns its JSON answer (caller decrefs). */
+static json_t *cmd(int fd, const char *text)
+{
+    if (say(fd, text) < 0)
+        return NULL;
+    json_t *j = next_json(fd);
+    if (getenv("APITEST_TRACE")) {
+        char *d = json_dumps(j, JSON_COMPACT);
+        fprintf(stderr, "  > %s\n  < %s\n", text, d ? d : "(none)");
+        free(d);
+    }
+    return j;
+}
+
+static json_t *cmdf(int fd, const char *fmt, const char *a, const char *b)
+{
+    char t[512];
+    snprintf(t, sizeof t, fmt, a, b);
+    return cmd(fd, t);
+}
+
+static long long r_of(json_t *j) { return json_integer_value(json_object_get(j, "r")); }
+static json_t *v_of(json_t *j) { return json_object_get(j, "v"); }
+
+/* The value as compact JSON text with sorted keys, for comparisons. */
+static int v_is(json_t *j, const char *want)
+{
+    json_t *v = v_of(j);
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    int ok = s && strcmp(s, want) == 0;
+    if (!ok)
+        fprintf(stderr, "\n  value %s, want %s\n", s ? s : "(none)", want);
+    free(s);
+    return ok;
+}
+
+static int has_key(json_t *j, const char *k) { return json_object_get(v_of(j), k) != NULL; }
+
+/* The query reached both gateways (or `asked` gateways) and all answered. */
+static int all_answered(json_t *j, int asked)
+{
+    json_t *q = json_object_get(j, "q");
+    int ok = json_integer_value(json_object_get(q, "asked")) == asked &&
+             json_integer_value(json_object_get(q, "answered")) == asked &&
+             json_array_size(json_object_get(q, "missing")) == 0;
+    if (!ok) {
+        char *s = json_dumps(j, JSON_COMPACT);
+        fprintf(stderr, "\n  query info: %s\n", s);
+        free(s);
+    }
+    return ok;
+}
+
+/* Repeats a query until r equals want (closed clients leave asynchronously). */
+static int r_becomes(int fd, const char *text, long long want)
+{
+    long long got = -999;
+    for (int i = 0; i < 40; i++) {
+        json_t *j = cmd(fd, text);
+        if (!j)
+            return 0;
+        got = r_of(j);
+        json_decref(j);
+        if (got == want)
+            return 1;
+        usleep(100000);
+    }
+    fprintf(stderr, "\n  %s: %lld, want %lld\n", text, got, want);
+    return 0;
+}
+
+static void close_all(struct cl *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (c[i].fd >= 0)
+            tu_close(c[i].fd);
+}
+
+/* 1 when the peer closed (a close frame or EOF) within ms, after any data. */
+static int closed_within(int fd, int ms)
+{
+    long long end = tu_now_ms() + ms;
+    while (tu_now_ms() < end) {
+        uint8_t *m = NULL;
+        int op = 0;
+        ssize_t n = wsc_recv(fd, &m, &op, (int)(end - tu_now_ms()));
+        free(m);
+        if (n == -2 || (n >= 0 && op == WSC_CLOSE))
+            return 1;
+        if (n == -1)
+            return 0;
+    }
+    return 0;
+}
+
+/* ---- the tests ---- */
+
+static void test_current_client(void)
+{
+    struct cl c = client_path(&gw2, "/room?name=alice&x=1");
+    /* on_websocket_connect stored the query parameter in the session. */
+    json_t *j = cmd(c.fd, "sess");
+    CU_ASSERT(v_is(j, "{\"name\":\"alice\"}"));
+    json_decref(j);
+    j = cmd(c.fd, "cur");
+    json_t *v = v_of(j);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "client_id")), c.id);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "remote_ip")), "127.0.0.1");
+    CU_ASSERT(atoi(json_string_value(json_object_get(v, "remote_port"))) > 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "gateway_address")), gw2.addr);
+    CU_ASSERT(atoi(json_string_value(json_object_get(v, "gateway_port"))) == gw2.ws_port);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "body_is_serialized")), "0");
+    CU_ASSERT(atoi(json_string_value(json_object_get(v, "connects"))) >= 1); /* on_connect ran */
+    json_decref(j);
+    /* sendme, and GW_RAW: the app writes a whole WebSocket frame itself. */
+    CU_ASSERT(say(c.fd, "sendme:to myself") == 0);
+    CU_ASSERT(wsc_expect_text(c.fd, "to myself", 3000));
+    CU_ASSERT(say(c.fd, "rawme:raw frame") == 0);
+    CU_ASSERT(wsc_expect_text(c.fd, "raw frame", 3000));
+    tu_close(c.fd);
+}
+
+static void test_current_session(void)
+{
+    struct cl c = client(&gw1);
+    json_t *j = cmd(c.fd, "sess");
+    CU_ASSERT(v_is(j, "null")); /* no session yet */
+    json_decref(j);
+    j = cmd(c.fd, "sset:x=1,y=2");
+    CU_ASSERT(r_of(j) == 0 && v_is(j, "{\"x\":\"1\",\"y\":\"2\"}"));
+    json_decref(j);
+    /* The write-back reached the gateway: the next event carries it. */
+    j = cmd(c.fd, "sget:y");
+    CU_ASSERT(v_is(j, "\"2\""));
+    json_decref(j);
+    j = cmd(c.fd, "sget:nope");
+    CU_ASSERT(v_is(j, "null"));
+    json_decref(j);
+    j = cmd(c.fd, "sunset:x");
+    CU_ASSERT(v_is(j, "{\"y\":\"2\"}"));
+    json_decref(j);
+    j = cmd(c.fd, "sint:n=42");
+    CU_ASSERT(v_is(j, "{\"n\":42,\"y\":\"2\"}"));
+    json_decref(j);
+    j = cmdf(c.fd, "getsess:%s", c.id, NULL);
+    CU_ASSERT(r_of(j) == 0 && v_is(j, "{\"n\":42,\"y\":\"2\"}"));
+    CU_ASSERT(all_answered(j, 1)); /* only the client's own gateway is asked */
+    json_decref(j);
+    j = cmd(c.fd, "sreplace:z=9");
+    CU_ASSERT(v_is(j, "{\"z\":\"9\"}"));
+    json_decref(j);
+    j = cmd(c.fd, "sess");
+    CU_ASSERT(v_is(j, "{\"z\":\"9\"}"));
+    json_decref(j);
+    /* gw_set_session on the current client updates gw_session() too. */
+    j = cmdf(c.fd, "setsess:%s:a=1", c.id, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmd(c.fd, "sess");
+    CU_ASSERT(v_is(j, "{\"a\":\"1\"}"));
+    json_decref(j);
+    j = cmdf(c.fd, "upd:%s:b=2", c.id, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmd(c.fd, "sess");
+    CU_ASSERT(v_is(j, "{\"a\":\"1\",\"b\":\"2\"}"));
+    json_decref(j);
+    /* No session at all. */
+    j = cmd(c.fd, "sreplace");
+    CU_ASSERT(v_is(j, "null"));
+    json_decref(j);
+    j = cmdf(c.fd, "getsess:%s", c.id, NULL);
+    CU_ASSERT(v_is(j, "{}") || v_is(j, "[]"));
+    json_decref(j);
+    tu_close(c.fd);
+}
+
+static void test_queries_across_gateways(void)
+{
+    struct cl c[4] = {client(&gw1), client(&gw1), client(&gw2), client(&gw2)};
+    struct cl *a1 = &c[0], *a2 = &c[1], *b1 = &c[2], *b2 = &c[3];
+    CU_ASSERT(r_becomes(a1->fd, "count", 4));
+    json_t *j = cmd(a1->fd, "ids");
+    CU_ASSERT(all_answered(j, 2));
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT(has_key(j, c[i].id));
+    CU_ASSERT(json_object_size(v_of(j)) == 4);
+    json_decref(j);
+
+    /* uids, bound from a client on the other gateway */
+    j = cmdf(a1->fd, "bind:%s:u-b1", b1->id, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmdf(a1->fd, "bind:%s:u-a2", a2->id, NULL);
+    json_decref(j);
+    j = cmdf(a2->fd, "uidof:%s", b1->id, NULL);
+    CU_ASSERT(v_is(j, "\"u-b1\""));
+    CU_ASSERT(all_answered(j, 1));
+    json_decref(j);
+    j = cmd(a2->fd, "idsofuid:u-b1");
+    char want[64];
+    snprintf(want, sizeof want, "[\"%s\"]", b1->id);
+    CU_ASSERT(v_is(j, want));
+    CU_ASSERT(all_answered(j, 2));
+    json_decref(j);
+    j = cmd(b2->fd, "uidonline:u-b1");
+    CU_ASSERT(r_of(j) == 1);
+    json_decref(j);
+    j = cmd(b2->fd, "uidonline:nobody");
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmd(b2->fd, "alluids");
+    CU_ASSERT(v_is(j, "{\"u-a2\":\"u-a2\",\"u-b1\":\"u-b1\"}"));
+    CU_ASSERT(all_answered(j, 2));
+    json_decref(j);
+    j = cmd(b2->fd, "uidcount");
+    CU_ASSERT(r_of(j) == 2);
+    json_decref(j);
+
+    /* groups spanning both gateways */
+    json_decref(cmdf(a1->fd, "join:%s:g-api", a2->id, NULL));
+    json_decref(cmdf(a1->fd, "join:%s:g-api", b2->id, NULL));
+    json_decref(cmdf(a1->fd, "join:%s:g-only2", b1->id, NULL));
+    j = cmd(a1->fd, "groups");
+    CU_ASSERT(has_key(j, "g-api") && has_key(j, "g-only2"));
+    CU_ASSERT(all_answered(j, 2));
+    json_decref(j);
+    j = cmd(a1->fd, "ids:g-api");
+    CU_ASSERT(json_object_size(v_of(j)) == 2 && has_key(j, a2->id) && has_key(j, b2->id));
+    json_decref(j);
+    j = cmd(a1->fd, "count:g-api");
+    CU_ASSERT(r_of(j) == 2);
+    json_decref(j);
+    j = cmd(a1->fd, "uids:g-api");
+    CU_ASSERT(v_is(j, "{\"u-a2\":\"u-a2\"}"));
+    json_decref(j);
+    j = cmd(a1->fd, "uidcount:g-api");
+    CU_ASSERT(r_of(j) == 1);
+    json_decref(j);
+
+    /* sessions of other clients, on the other gateway */
+    j = cmdf(a1->fd, "setsess:%s:k=v", b2->id, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmdf(a1->fd, "getsess:%s", b2->id, NULL);
+    CU_ASSERT(v_is(j, "{\"k\":\"v\"}"));
+    json_decref(j);
+    j = cmdf(a1->fd, "upd:%s:m=n,k=w", b2->id, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmdf(a1->fd, "getsess:%s", b2->id, NULL);
+    CU_ASSERT(v_is(j, "{\"k\":\"w\",\"m\":\"n\"}"));
+    json_decref(j);
+    j = cmd(a1->fd, "gsessions:g-api");
+    CU_ASSERT(json_object_size(v_of(j)) == 2);
+    CU_ASSERT(json_object_get(json_object_get(v_of(j), b2->id), "m") != NULL);
+    CU_ASSERT(json_object_size(json_object_get(v_of(j), a2->id)) == 0);
+    CU_ASSERT(all_answered(j, 2));
+    json_decref(j);
+    j = cmd(a1->fd, "sessions");
+    CU_ASSERT(json_object_size(v_of(j)) == 4);
+    CU_ASSERT(json_object_get(json_object_get(v_of(j), b2->id), "k") != NULL);
+    json_decref(j);
+    /* The target's own later events carry what was set from outside. */
+    j = cmd(b2->fd, "sess");
+    CU_ASSERT(v_is(j, "{\"k\":\"w\",\"m\":\"n\"}"));
+    json_decref(j);
+    j = cmdf(a1->fd, "setsess:%s", b2->id, NULL); /* cleared */
+    json_decref(j);
+    j = cmdf(a1->fd, "getsess:%s", b2->id, NULL);
+    CU_ASSERT(v_is(j, "{}") || v_is(j, "[]"));
+    json_decref(j);
+
+    /* online */
+    j = cmdf(a1->fd, "online:%s", b1->id, NULL);
+    CU_ASSERT(r_of(j) == 1);
+    CU_ASSERT(all_answered(j, 1));
+    json_decref(j);
+    j = cmd(a1->fd, "online:zzz");
+    CU_ASSERT(r_of(j) == -22); /* -EINVAL */
+    json_decref(j);
+    char gone[24];
+    snprintf(gone, sizeof gone, "%.12s%08x", b1->id, 0x7ffffff0u); /* b1's gateway, no such connection */
+    j = cmdf(a1->fd, "online:%s", gone, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmdf(a1->fd, "getsess:%s", gone, NULL);
+    CU_ASSERT(v_is(j, "null"));
+    json_decref(j);
+
+    /* unbind, leave, ungroup */
+    json_decref(cmdf(a1->fd, "unbind:%s:u-b1", b1->id, NULL));
+    j = cmd(a1->fd, "uidonline:u-b1");
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmdf(a1->fd, "uidof:%s", b1->id, NULL);
+    CU_ASSERT(v_is(j, "null"));
+    json_decref(j);
+    json_decref(cmdf(a1->fd, "leave:%s:g-api", a2->id, NULL));
+    j = cmd(a1->fd, "count:g-api");
+    CU_ASSERT(r_of(j) == 1);
+    json_decref(j);
+    j = cmd(a1->fd, "ungroup:g-api");
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmd(a1->fd, "count:g-api");
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    j = cmd(a1->fd, "groups");
+    CU_ASSERT(!has_key(j, "g-api") && has_key(j, "g-only2"));
+    json_decref(j);
+    j = cmdf(a1->fd, "online:%s", b2->id, NULL); /* ungroup keeps members connected */
+    CU_ASSERT(r_of(j) == 1);
+    json_decref(j);
+    j = cmd(a1->fd, "ungroup:");
+    CU_ASSERT(r_of(j) == -22);
+    json_decref(j);
+
+    close_all(c, 4);
+}
+
+/* c[i] for i in `got` receive text once; every other client stays quiet. */
+static void expect_only(struct cl *c, int n, const char *got, const char *text)
+{
+    for (int i = 0; i < n; i++)
+        if (strchr(got, '0' + i))
+            CU_ASSERT(wsc_expect_text(c[i].fd, text, 3000));
+    for (int i = 0; i < n; i++)
+        CU_ASSERT(wsc_quiet(c[i].fd, strchr(got, '0' + i) ? 100 : 150));
+}
+
+static void test_pushes_across_gateways(void)
+{
+    struct cl c[4] = {client(&gw1), client(&gw1), client(&gw2), client(&gw2)};
+    struct cl *a1 = &c[0], *a2 = &c[1], *b1 = &c[2], *b2 = &c[3];
+    json_decref(cmdf(a1->fd, "bind:%s:u-p1", b1->id, NULL));
+    json_decref(cmdf(a1->fd, "bind:%s:u-p2", a2->id, NULL));
+    json_decref(cmdf(a1->fd, "join:%s:g-p", a2->id, NULL));
+    json_decref(cmdf(a1->fd, "join:%s:g-p", b2->id, NULL));
+    json_decref(cmdf(a1->fd, "join:%s:g-q", b1->id, NULL));
+    json_t *j;
+#define PUSH(text)                                 \
+    do {                                           \
+        j = cmd(a1->fd, text);                     \
+        CU_ASSERT(j && r_of(j) == 0);              \
+        json_decref(j);                            \
+    } while (0)
+    char t[256];
+    snprintf(t, sizeof t, "send:%s:hello-b2", b2->id);
+    PUSH(t);
+    expect_only(c, 4, "3", "hello-b2");
+    PUSH("sendall:everyone");
+    expect_only(c, 4, "0123", "everyone");
+    snprintf(t, sizeof t, "sendall-ids:%s,%s:some", a2->id, b1->id);
+    PUSH(t);
+    expect_only(c, 4, "12", "some");
+    snprintf(t, sizeof t, "sendall-ex:%s,%s:most", a1->id, b2->id);
+    PUSH(t);
+    expect_only(c, 4, "12", "most");
+    PUSH("touid:u-p1,nobody:by-uid");
+    expect_only(c, 4, "2", "by-uid");
+    PUSH("touid:u-p1,u-p2:by-uids");
+    expect_only(c, 4, "12", "by-uids");
+    PUSH("togroup:g-p:by-group");
+    expect_only(c, 4, "13", "by-group");
+    PUSH("togroup:g-p,g-q:by-groups");
+    expect_only(c, 4, "123", "by-groups");
+    snprintf(t, sizeof t, "togroup-ex:g-p,g-q:%s,%s:by-group-ex", b2->id, a1->id);
+    PUSH(t);
+    expect_only(c, 4, "12", "by-group-ex");
+    /* A client that left is no longer reached. */
+    json_decref(cmdf(a1->fd, "leave:%s:g-p", a2->id, NULL));
+    PUSH("togroup:g-p:after-leave");
+    expect_only(c, 4, "3", "after-leave");
+    json_decref(cmdf(a1->fd, "unbind:%s:u-p1", b1->id, NULL));
+    PUSH("touid:u-p1:after-unbind");
+    expect_only(c, 4, "", "after-unbind");
+#undef PUSH
+    (void)a2;
+    close_all(c, 4);
+}
+
+static void test_close_and_destroy(void)
+{
+    struct cl w = client(&gw1);
+    json_decref(cmdf(w.fd, "join:%s:watchers", w.id, NULL));
+    char t[128];
+    json_t *j;
+
+    /* kick with a message: the message, then the close; on_close runs. */
+    struct cl b1 = client(&gw2);
+    j = cmdf(w.fd, "kick:%s:bye", b1.id, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    CU_ASSERT(wsc_expect_text(b1.fd, "bye", 3000));
+    CU_ASSERT(closed_within(b1.fd, 3000));
+    snprintf(t, sizeof t, "closed:%s", b1.id);
+    CU_ASSERT(wsc_expect_text(w.fd, t, 3000));
+    snprintf(t, sizeof t, "online:%s", b1.id);
+    CU_ASSERT(r_becomes(w.fd, t, 0));
+
+    /* kick without a message */
+    struct cl b2 = client(&gw2);
+    json_decref(cmdf(w.fd, "kick:%s", b2.id, NULL));
+    CU_ASSERT(closed_within(b2.fd, 3000));
+    snprintf(t, sizeof t, "closed:%s", b2.id);
+    CU_ASSERT(wsc_expect_text(w.fd, t, 3000));
+
+    /* destroy another client */
+    struct cl a2 = client(&gw1);
+    json_decref(cmdf(w.fd, "destroy:%s", a2.id, NULL));
+    CU_ASSERT(closed_within(a2.fd, 3000));
+    snprintf(t, sizeof t, "closed:%s", a2.id);
+    CU_ASSERT(wsc_expect_text(w.fd, t, 3000));
+    j = cmd(w.fd, "destroy:not-an-id");
+    CU_ASSERT(r_of(j) == -22);
+    json_decref(j);
+
+    /* the current client closes itself, with a message, or destroys itself */
+    struct cl c = client(&gw2);
+    CU_ASSERT(say(c.fd, "kickme:later") == 0);
+    CU_ASSERT(wsc_expect_text(c.fd, "later", 3000));
+    CU_ASSERT(closed_within(c.fd, 3000));
+    snprintf(t, sizeof t, "closed:%s", c.id);
+    CU_ASSERT(wsc_expect_text(w.fd, t, 3000));
+    struct cl d = client(&gw1);
+    CU_ASSERT(say(d.fd, "destroyme") == 0);
+    CU_ASSERT(closed_within(d.fd, 3000));
+    snprintf(t, sizeof t, "closed:%s", d.id);
+    CU_ASSERT(wsc_expect_text(w.fd, t, 3000));
+
+    tu_close(b1.fd);
+    tu_close(b2.fd);
+    tu_close(a2.fd);
+    tu_close(c.fd);
+    tu_close(d.fd);
+    tu_close(w.fd);
+}
+
+/* Sends every command at once (they queue on the gateway behind the slow
+ * first one) and reads the answers in order; returns the last one. */
+static json_t *pipeline(int fd, const char *const *cmds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (say(fd, cmds[i]) < 0)
+            return NULL;
+    json_t *last = NULL;
+    for (int i = 0; i < n; i++) {
+        json_decref(last);
+        last = next_json(fd);
+        if (!last)
+            return NULL;
+    }
+    return last;
+}
+
+static void test_stale_session_guard(void)
+{
+    struct cl c = client(&gw1);
+    char get[64];
+    snprintf(get, sizeof get, "getsess:%s", c.id);
+
+    /* Two messages back to back: the second left the gateway (with no
+     * session) while the first was still sleeping in its callback, before
+     * the first's SET_SESSION {a} reached the gateway. Without the guard
+     * the second would write back {b} alone and lose a. */
+    const char *two[] = {"slow:400:a=1", "sset:b=2"};
+    json_t *j = pipeline(c.fd, two, 2);
+    CU_ASSERT(v_is(j, "{\"a\":\"1\",\"b\":\"2\"}"));
+    json_decref(j);
+    j = cmd(c.fd, get);
+    CU_ASSERT(v_is(j, "{\"a\":\"1\",\"b\":\"2\"}"));
+    json_decref(j);
+
+    /* A stale event that only reads, then another stale one that writes:
+     * PHP's rule (remember the stale event's CRC after the fetch) would let
+     * the third use the stale session and drop c; ours fetches again. */
+    const char *three[] = {"slow:400:c=3", "sess", "sset:d=4"};
+    j = pipeline(c.fd, three, 3);
+    CU_ASSERT(v_is(j, "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\"}"));
+    json_decref(j);
+    j = cmd(c.fd, get);
+    CU_ASSERT(v_is(j, "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\"}"));
+    json_decref(j);
+
+    /* Many stale writers in a row, one unset among them. */
+    const char *many[] = {"slow:300:e=5", "sset:f=6", "sunset:a", "sset:g=7", "sset:h=8"};
+    j = pipeline(c.fd, many, 5);
+    CU_ASSERT(v_is(j, "{\"b\":\"2\",\"c\":\"3\",\"d\":\"4\",\"e\":\"5\",\"f\":\"6\",\"g\":\"7\",\"h\":\"8\"}"));
+    json_decref(j);
+    j = cmd(c.fd, get);
+    CU_ASSERT(v_is(j, "{\"b\":\"2\",\"c\":\"3\",\"d\":\"4\",\"e\":\"5\",\"f\":\"6\",\"g\":\"7\",\"h\":\"8\"}"));
+    json_decref(j);
+
+    /* A change this process made to ANOTHER client's session (gw_set_session)
+     * while that client's next messages were already queued. */
+    struct cl o = client(&gw2);
+    char set[128];
+    snprintf(set, sizeof set, "setsess:%s:x=1", o.id);
+    /* c's process is busy 400 ms (slow) then sets o's session; o's messages
+     * queued meanwhile carry no session. Only meaningful when both clients
+     * are served by the same process, but correct in any case. */
+    CU_ASSERT(say(c.fd, "slow:400:i=9") == 0);
+    CU_ASSERT(say(c.fd, set) == 0);
+    usleep(100000);
+    CU_ASSERT(say(o.fd, "sset:y=2") == 0);
+    json_decref(next_json(c.fd));
+    json_decref(next_json(c.fd));
+    j = next_json(o.fd);
+    CU_ASSERT(j != NULL);
+    json_decref(j);
+    snprintf(get, sizeof get, "getsess:%s", o.id);
+    j = cmd(c.fd, get);
+    /* o's sset ran either after the SET_SESSION (both keys) or before it
+     * (then the set replaced it: x only); never y alone over a lost x. */
+    CU_ASSERT(v_is(j, "{\"x\":\"1\",\"y\":\"2\"}") || v_is(j, "{\"x\":\"1\"}"));
+    json_decref(j);
+
+    tu_close(o.fd);
+    tu_close(c.fd);
+    /* The worker's log has no complaint about failed fetches. */
+    CU_ASSERT(!tu_file_contains(bw_log, "did not answer GET_SESSION", 10));
+}
+
+static void test_query_with_stopped_gateway(void)
+{
+    struct cl a = client(&gw1), b = client(&gw2);
+    CU_ASSERT_FATAL(kill(gw2.pid, SIGSTOP) == 0);
+    long long t0 = tu_now_ms();
+    json_t *j = cmd(a.fd, "ids");
+    long long took = tu_now_ms() - t0;
+    json_t *q = json_object_get(j, "q");
+    CU_ASSERT(json_integer_value(json_object_get(q, "asked")) == 2);
+    CU_ASSERT(json_integer_value(json_object_get(q, "answered")) == 1);
+    json_t *miss = json_object_get(q, "missing");
+    CU_ASSERT(json_array_size(miss) == 1 && json_string_value(json_array_get(miss, 0)) &&
+              strcmp(json_string_value(json_array_get(miss, 0)), gw2.addr) == 0);
+    /* gw1's part is there, gw2's is not. */
+    CU_ASSERT(has_key(j, a.id) && !has_key(j, b.id));
+    /* Within the 5 s reply timeout (plus slack), not forever. */
+    CU_ASSERT(took >= 4500 && took < 8000);
+    json_decref(j);
+    /* A per-client query to the stopped gateway is reported too. */
+    j = cmdf(a.fd, "online:%s", b.id, NULL);
+    CU_ASSERT(r_of(j) == 0);
+    q = json_object_get(j, "q");
+    CU_ASSERT(json_integer_value(json_object_get(q, "asked")) == 1 &&
+              json_integer_value(json_object_get(q, "answered")) == 0);
+    json_decref(j);
+    CU_ASSERT(kill(gw2.pid, SIGCONT) == 0);
+    /* Everything answers again, b included. */
+    j = cmd(a.fd, "ids");
+    CU_ASSERT(all_answered(j, 2));
+    CU_ASSERT(has_key(j, a.id) && has_key(j, b.id));
+    json_decref(j);
+    j = cmdf(a.fd, "online:%s", b.id, NULL);
+    CU_ASSERT(r_of(j) == 1);
+    json_decref(j);
+    j = cmd(b.fd, "me");
+    CU_ASSERT(j && strcmp(json_string_value(v_of(j)), b.id) == 0);
+    json_decref(j);
+    tu_close(a.fd);
+    tu_close(b.fd);
+}
+
+/* Lines of the file holding both a and b. */
+static int count_lines(const char *path, const char *a, const char *b)
+{
+    size_t len;
+    char *s = (char *)tu_read_file(path, &len);
+    int n = 0;
+    for (char *line = s; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        if (strstr(line, a) && strstr(line, b))
+            n++;
+        line = nl ? nl + 1 : NULL;
+    }
+    free(s);
+    return n;
+}
+
+static void test_register_restart(void)
+{
+    struct cl a = client(&gw1), b = client(&gw2);
+    json_decref(cmdf(a.fd, "join:%s:g-r", b.id, NULL));
+    int st = tu_stop(reg_pid, 5000);
+    CU_ASSERT(exited_zero(st));
+    /* Without a register, the links to the gateways stay up. */
+    json_t *j = cmd(a.fd, "togroup:g-r:no register");
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    CU_ASSERT(wsc_expect_text(b.fd, "no register", 3000));
+    usleep(300000);
+    reg_restarts++;
+    CU_ASSERT_FATAL(spawn_register() > 0);
+    /* Both gateways and both business processes come back to the new register. */
+    CU_ASSERT(tu_file_contains(reg_log, "registered 127.0.0.1:", 8000));
+    {
+        char want[64];
+        snprintf(want, sizeof want, "registered %s", gw1.addr);
+        CU_ASSERT(tu_file_contains(reg_log, want, 8000));
+        snprintf(want, sizeof want, "registered %s", gw2.addr);
+        CU_ASSERT(tu_file_contains(reg_log, want, 8000));
+    }
+    long long end = tu_now_ms() + 8000;
+    int workers = 0;
+    while (tu_now_ms() < end && (workers = count_lines(reg_log, "worker 127.0.0.1:", " connected")) < 2)
+        usleep(100000);
+    CU_ASSERT(workers >= 2);
+    /* The clients keep working, across gateways. */
+    j = cmd(a.fd, "ids");
+    CU_ASSERT(all_answered(j, 2));
+    CU_ASSERT(has_key(j, a.id) && has_key(j, b.id));
+    json_decref(j);
+    j = cmd(b.fd, "togroup:g-r:after restart");
+    json_decref(j);
+    CU_ASSERT(wsc_expect_text(b.fd, "after restart", 3000));
+
+    /* A gateway started after the restart is learned from the new register. */
+    gw3.ws_port = tu_free_port();
+    gw3.lan_port = tu_free_port();
+    CU_ASSERT_FATAL(spawn_gateway(&gw3) > 0);
+    CU_ASSERT_FATAL(workers_linked(&gw3, 10000));
+    struct cl c = client(&gw3);
+    json_decref(cmdf(c.fd, "join:%s:g-r", c.id, NULL));
+    j = cmd(a.fd, "togroup:g-r:three gateways");
+    json_decref(j);
+    CU_ASSERT(wsc_expect_text(b.fd, "three gateways", 3000));
+    CU_ASSERT(wsc_expect_text(c.fd, "three gateways", 3000));
+    j = cmd(c.fd, "ids");
+    CU_ASSERT(all_answered(j, 3));
+    CU_ASSERT(has_key(j, a.id) && has_key(j, b.id) && has_key(j, c.id));
+    json_decref(j);
+    CU_ASSERT(r_becomes(c.fd, "count", 3));
+    tu_close(a.fd);
+    tu_close(b.fd);
+    tu_close(c.fd);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    CU_initialize_registry();
+    CU_pSuite s = CU_add_suite("business_api", start_all, stop_all);
+    CU_add_test(s, "the current client: gw_current_*, handshake data, sendme, GW_RAW", test_current_client);
+    CU_add_test(s, "the current client's session: get/set/unset/int/replace, set/update", test_current_session);
+    CU_add_test(s, "every query, merged over two gateways", test_queries_across_gateways);
+    CU_add_test(s, "every push: who receives what", test_pushes_across_gateways);
+    CU_add_test(s, "kick, destroy, on_close", test_close_and_destroy);
+    CU_add_test(s, "stale-session guard: pipelined messages keep every write", test_stale_session_guard);
+    CU_add_test(s, "gw_last_query names a stopped gateway; it answers again after SIGCONT",
+                test_query_with_stopped_gateway);
+    CU_add_test(s, "register restart: links survive, gateways re-register, a new gateway is learned",
+                test_register_restart);
+    return tu_run("test_business_api");
+}
