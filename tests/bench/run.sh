@@ -9,7 +9,10 @@
 # fails only when a run loses connections or messages, or cannot start.
 #
 # Environment: BENCH_REPEAT (3), BENCH_SCENARIOS (all), BENCH_PIN (1: servers on
-# CPU 0, the load generator on CPU 1), BENCH_PORT (base port), BENCH_HOLD (5 s).
+# CPU 0, the load generator on CPU 1), BENCH_PORT (base port), BENCH_HOLD (5 s),
+# BENCH_PERF=1 (perf record -g of every server process into <scenario>-<rep>.perf.data;
+# BENCH_PERF_FREQ, 999 Hz), BENCH_SYSCALLS=1 (perf stat counts of send/write/read/epoll
+# calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU).
 set -u
 bin=$(cd "${1:-build}" && pwd) || exit 1
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -118,9 +121,32 @@ scenario() {
     fi
     for ((rep = 1; rep <= REPEAT; rep++)); do
         start_servers "$count" "$biz" || { failures=$((failures + 1)); stop_servers; return; }
+        local prof_pid=""
+        if [ -n "${BENCH_PERF:-}" ]; then # profile the servers over the whole run
+            perf record -q -F "${BENCH_PERF_FREQ:-999}" -g -p "$GW_PIDS,$OTHER_PIDS" \
+                -o "$out/$name-$rep.perf.data" >"$run_dir/perf.log" 2>&1 &
+            prof_pid=$!
+        fi
+        if [ -n "${BENCH_SYSCALLS:-}" ]; then # syscall counts per server process over the whole run
+            perf stat --per-thread -x, -p "$GW_PIDS,$OTHER_PIDS" -o "$out/$name-$rep.syscalls.csv" \
+                -e syscalls:sys_enter_sendto,syscalls:sys_enter_write,syscalls:sys_enter_writev \
+                -e syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait \
+                -e syscalls:sys_enter_epoll_ctl >"$run_dir/perf.log" 2>&1 &
+            prof_pid=$!
+        fi
+        cpu0=$(awk '/^cpu[0-9]/ {printf "%s %d %d ", $1, $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
         "${cli_pin[@]}" "$WSLOAD" --port="$WS_PORT" --gw-pids="$GW_PIDS" --other-pids="$OTHER_PIDS" \
             --label="$name" --json="$out/$name-$rep.json" "$@" 2>"$run_dir/wsload.err"
         local rc=$?
+        # busy share of each CPU over the run (is the server's core, or the client's, the limit?)
+        awk -v before="$cpu0" 'BEGIN { n = split(before, b, " "); for (i = 1; i <= n; i += 3) { busy[b[i]] = b[i+1]; idle[b[i]] = b[i+2] } }
+             /^cpu[0-9]/ { db = $2 + $3 + $4 + $7 + $8 - busy[$1]; di = $5 + $6 - idle[$1];
+                           pct = db + di > 0 ? 100 * db / (db + di) : 0; printf "%s%s %.0f%%", sep, $1, pct; sep = ", " }
+             END { print "" }' /proc/stat | sed 's/^/   busy over the run (connect included): /'
+        if [ -n "$prof_pid" ]; then
+            kill -INT "$prof_pid" 2>/dev/null
+            wait "$prof_pid" 2>/dev/null
+        fi
         sed 's/^/   /' "$run_dir/wsload.err"
         stop_servers
         if [ $rc -ne 0 ]; then
@@ -202,15 +228,18 @@ if command -v gnuplot >/dev/null; then
                  | @tsv' "$out/summary.json" >"$out/chart-msg.dat"
     {
         cat <<EOF
-set terminal pngcairo size 1400,1000 noenhanced font ",10"
+set terminal pngcairo size 1800,1000 noenhanced font ",10"
 set output "$out/bench.png"
-set multiplot layout 2,2 title "gateway bench $stamp (median, error bars: min..max over $REPEAT runs)"
+set multiplot layout 2,3 title "gateway bench $stamp (median, error bars: min..max over $REPEAT runs)"
 set style fill solid 0.6 border -1
 set boxwidth 0.6
 set grid ytics
 set xtics rotate by -30
 set yrange [0:*]
 set offsets 0.5, 0.5, 0, 0
+EOF
+        if [ -s "$out/chart-conn.dat" ]; then
+            cat <<EOF
 set title "idle: gateway memory per connection (RSS delta / N), bytes"
 set arrow 1 from graph 0, first 2048 to graph 1, first 2048 nohead lc rgb "red" dt 2
 set label 1 "target 2048 B" at graph 0.98, first 2048 offset 0,0.7 right front tc rgb "red"
@@ -231,12 +260,29 @@ set style data histograms
 set style histogram clustered gap 1
 plot "$out/chart-conn.dat" using 8:xtic(1) title "server" lc rgb "#ee6677", "" using 9 title "client" lc rgb "#66ccee"
 EOF
+        else # no idle/storm scenario in this run: keep the layout, say so
+            for t in "idle: gateway memory per connection" "connect rate" "CPU per connection"; do
+                printf 'set title "%s: no idle or storm run in this bench"\nunset xtics; unset ytics; set border 0\nplot [0:1][0:1] NaN notitle\nset xtics; set ytics; set border\n' "$t"
+            done
+        fi
         if [ -s "$out/chart-msg.dat" ]; then
             cat <<EOF
 set title "message latency, ms (log scale)"
+set offsets 0, 0, 0, 0
+set style data histograms
+set style histogram clustered gap 1
 set logscale y
 set yrange [*:*]
 plot "$out/chart-msg.dat" using 2:xtic(1) title "p50", "" using 3 title "p99", "" using 4 title "p99.9"
+unset logscale y
+set yrange [0:*]
+set title "throughput: messages (echo) or deliveries (broadcast, group) per second"
+plot "$out/chart-msg.dat" using 5:xtic(1) title "ops/s" lc rgb "#228833"
+set title "server CPU per message / delivery, microseconds (all server processes)"
+set arrow 1 from graph 0, first 7 to graph 1, first 7 nohead lc rgb "red" dt 2
+set label 1 "broadcast target 7 us" at graph 0.98, first 7 offset 0,0.7 right front tc rgb "red"
+plot "$out/chart-msg.dat" using 6:xtic(1) title "server us/op" lc rgb "#ee6677"
+unset arrow 1; unset label 1
 EOF
         else
             cat <<EOF

@@ -7,8 +7,9 @@
  * RFC 6455 client side: masked frames, Sec-WebSocket-Accept checked,
  * fragmentation, ping -> pong, close answered.
  *
- * Modes (contract of apps/echo: `echo:X` -> X, `all:X` -> X to everyone,
- * `join:G` -> `joined:G`, `group:G:X` -> X to group G):
+ * Modes (contract of apps/echo: `echo:X` -> `echo:X` back, `all:X` -> `all:X`
+ * to everyone, `join:G` -> `joined:G`, `group:G:X` -> `group:G:X` to group G;
+ * the whole text comes back, on_message skips the command):
  *   idle       connect N, hold --hold seconds
  *   echo       N clients, --inflight k each, `echo:e,<id>,<seq>,<t>`
  *   broadcast  N clients, client 0 also sends `all:b,<seq>,<t>`; --rate=R per
@@ -482,6 +483,19 @@ static void on_message(struct conn *c, const uint8_t *p, size_t n)
     int64_t now = now_ns();
     uint64_t v[3];
     W.r->recv++;
+    /* apps/echo sends the whole text back (`echo:X`, `all:X`, `group:G:X`):
+     * skip the command to reach what we sent after it. */
+    if (n > 5 && memcmp(p, "echo:", 5) == 0) {
+        p += 5, n -= 5;
+    } else if (n > 4 && memcmp(p, "all:", 4) == 0) {
+        p += 4, n -= 4;
+    } else if (n > 6 && memcmp(p, "group:", 6) == 0) {
+        const uint8_t *colon = memchr(p + 6, ':', n - 6);
+        if (colon) {
+            n -= (size_t)(colon + 1 - p);
+            p = colon + 1;
+        }
+    }
     if (n > 2 && p[0] == 'e' && p[1] == ',' && parse_u64s(p + 2, n - 2, v, 3) == 3) {
         if (v[0] != c->gid) {
             W.r->unexpected++;
@@ -882,16 +896,28 @@ static void run_worker(void)
             atomic_store(&W.r->done, 3 + r);
         }
     }
-    /* bc/group loss accounting needs the senders' totals: count what each receiver got */
-    if (O.mode == M_BCAST) {
+    /* bc/group loss accounting needs the senders' totals (known to every
+     * process once all reached this point): copies still on their way are
+     * waited for (at most --drain seconds) before what is missing counts as
+     * lost. A group's sender may get its own copy before members on the
+     * other gateway get theirs. */
+    if (O.mode == M_BCAST || O.mode == M_GROUP) {
         wait_go(MAX_PHASES - 1);
-        int64_t sent = atomic_load(&S->bc_sent);
-        for (long i = 0; i < W.n; i++)
-            W.r->lost += sent - (int64_t)W.c[i].rx_count;
-    } else if (O.mode == M_GROUP) {
-        wait_go(MAX_PHASES - 1);
-        for (long i = 0; i < W.n; i++)
-            W.r->lost += atomic_load(&S->group_sent[W.c[i].group]) - (int64_t)W.c[i].rx_count;
+        int64_t dl = now_ns() + (int64_t)(O.drain * 1e9);
+        for (;;) {
+            long missing = 0;
+            for (long i = 0; i < W.n; i++) {
+                int64_t want = O.mode == M_BCAST ? atomic_load(&S->bc_sent) : atomic_load(&S->group_sent[W.c[i].group]);
+                missing += W.c[i].st == ST_OPEN && (int64_t)W.c[i].rx_count < want;
+            }
+            if (!missing || now_ns() >= dl)
+                break;
+            pump(5);
+        }
+        for (long i = 0; i < W.n; i++) {
+            int64_t want = O.mode == M_BCAST ? atomic_load(&S->bc_sent) : atomic_load(&S->group_sent[W.c[i].group]);
+            W.r->lost += want - (int64_t)W.c[i].rx_count;
+        }
     } else {
         wait_go(MAX_PHASES - 1);
     }
