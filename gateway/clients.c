@@ -17,9 +17,11 @@
 #include "msg.h"
 #include "netaddr.h"
 #include "sock.h"
+#include "preread.h"
 #include "proxyproto.h"
 #include "state.h"
 #include "trust.h"
+#include "wsconnect.h"
 
 /* Per-connection state, allocated by lws as the protocol's per-session data.
  * Kept small: an idle client holds no buffers at all. */
@@ -63,30 +65,7 @@ struct clients {
     char *subprotocol_names;
     struct lws_http_mount mounts[2];
     struct trust_list trusted;        /* trustedProxies */
-    struct pp_conn *pp_head;          /* connections still sending their PROXY header */
-    ev_timer pp_timer;
-};
-
-/* The client's address as a PROXY header gave it; attached to the wsi as
- * opaque user data until the handshake copies it. */
-struct realaddr {
-    char ip[PROXYPROTO_IP_MAX];
-    uint32_t ipv4;
-    uint16_t port;
-};
-
-/* A connection whose PROXY header is still arriving (proxyProtocol = on). */
-#define PP_TIMEOUT_SECONDS 5.0
-struct pp_conn {
-    struct clients *cs;
-    ev_io io;
-    int fd;
-    double deadline;
-    char peer[48];
-    uint16_t peer_port;
-    size_t len;
-    struct pp_conn *prev, *next;
-    uint8_t data[PROXYPROTO_MAX_LEN];
+    struct preread *pre;              /* PROXY header / raw request head before lws (NULL: none needed) */
 };
 
 static struct clients *owner_of(struct lws *wsi)
@@ -674,13 +653,11 @@ static void peer_of(int fd, char *ip, size_t cap, uint32_t *ipv4, uint16_t *port
  * IPv4 form for the event header (0 when not IPv4, as PHP's ip2long). */
 static void resolve_client_addr(struct clients *cs, struct lws *wsi, struct client *c, char *ip, size_t cap)
 {
-    struct realaddr *ra = lws_get_opaque_user_data(wsi);
-    if (ra) {
-        snprintf(ip, cap, "%s", ra->ip);
-        c->client_ip = ra->ipv4;
-        c->client_port = ra->port;
-        lws_set_opaque_user_data(wsi, NULL);
-        free(ra);
+    struct preread_info *info = lws_get_opaque_user_data(wsi);
+    if (info && info->have_addr) {
+        snprintf(ip, cap, "%s", info->ip);
+        c->client_ip = info->ipv4;
+        c->client_port = info->port;
         return;
     }
     peer_of(lws_get_socket_fd(wsi), ip, cap, &c->client_ip, &c->client_port);
@@ -732,7 +709,15 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
         sport = ntohs(ls.ss_family == AF_INET ? ((struct sockaddr_in *)&ls)->sin_port
                                               : ((struct sockaddr_in6 *)&ls)->sin6_port);
     struct buf body = BUF_INIT;
-    build_ws_connect_body(wsi, c, remote, sport, &body);
+    struct preread_info *info = lws_get_opaque_user_data(wsi);
+    char err[160];
+    /* From the raw request head when we have it (exactly what workerman
+     * builds); with wss the head is inside TLS, so from what lws parsed. */
+    if (!info || !info->head ||
+        wsconnect_body(info->head, info->head_len, remote, c->client_port, sport, &body, err, sizeof err) < 0)
+        build_ws_connect_body(wsi, c, remote, sport, &body);
+    lws_set_opaque_user_data(wsi, NULL);
+    preread_info_free(info);
     send_event(cs, c, GWP_CMD_ON_WEBSOCKET_CONNECT, 0, buf_head(&body), buf_avail(&body));
     buf_free(&body);
     return 0;
@@ -859,7 +844,7 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_RECEIVE:
         return c->gc ? on_receive(cs, wsi, c, in, len) : -1;
     case LWS_CALLBACK_WSI_DESTROY:
-        free(lws_get_opaque_user_data(wsi)); /* a proxied client gone before its handshake */
+        preread_info_free(lws_get_opaque_user_data(wsi)); /* gone before its handshake */
         lws_set_opaque_user_data(wsi, NULL);
         return 0;
     case LWS_CALLBACK_RECEIVE_PONG:
@@ -873,7 +858,10 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return 0;
     case LWS_CALLBACK_RAW_ADOPT: {
         char remote[PROXYPROTO_IP_MAX];
-        return client_open(cs, wsi, c, remote, sizeof remote);
+        int rc = client_open(cs, wsi, c, remote, sizeof remote);
+        preread_info_free(lws_get_opaque_user_data(wsi));
+        lws_set_opaque_user_data(wsi, NULL);
+        return rc;
     }
     case LWS_CALLBACK_RAW_RX:
         return c->gc ? on_text_rx(cs, c, in, len) : -1;
@@ -917,21 +905,6 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-static void pp_free(struct pp_conn *p, int close_fd)
-{
-    struct clients *cs = p->cs;
-    ev_io_stop(cs->gw->loop, &p->io);
-    if (close_fd)
-        close(p->fd);
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        cs->pp_head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    free(p);
-}
-
 static lws_adoption_type adopt_type(const struct clients *cs)
 {
     if (cs->text)
@@ -939,83 +912,28 @@ static lws_adoption_type adopt_type(const struct clients *cs)
     return LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (cs->gw->cfg->ssl_cert[0] ? LWS_ADOPT_ALLOW_SSL : 0);
 }
 
-/* The PROXY header is complete and consumed: hand the socket to lws with
- * the client's address attached from the start (set later, it would miss
- * a handshake that lws completes while adopting). */
-static void pp_adopt(struct pp_conn *p, const struct proxyproto_result *r)
+/* The pre-read stage is done: hand the socket to lws with what it learned
+ * attached from the start (set later, it would miss a handshake that lws
+ * completes while adopting). */
+static void on_preread_done(void *ctx, int fd, struct preread_info *info)
 {
-    struct clients *cs = p->cs;
-    struct realaddr *ra = NULL;
-    if (!r->local && r->family != PROXYPROTO_AF_UNSPEC && (ra = calloc(1, sizeof *ra))) {
-        snprintf(ra->ip, sizeof ra->ip, "%s", r->src_ip);
-        ra->ipv4 = r->src_ipv4;
-        ra->port = r->src_port;
-    }
-    lws_adopt_desc_t info;
-    memset(&info, 0, sizeof info);
-    info.vh = cs->vh;
-    info.type = adopt_type(cs);
-    info.vh_prot_name = cs->text ? "gateway" : NULL;
-    info.fd.sockfd = p->fd;
-    info.opaque = ra;
-    pp_free(p, 0);
-    if (!lws_adopt_descriptor_vhost_via_info(&info)) {
-        log_warn("cannot adopt a proxied client");
-        free(ra);
-    }
-}
-
-/* Reads only the header's own bytes: the data is peeked, and what follows
- * the header stays in the socket for lws to read as usual. */
-static void on_pp_readable(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct pp_conn *p = w->data;
-    ssize_t r = recv(p->fd, p->data + p->len, sizeof p->data - p->len, MSG_PEEK);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (r <= 0) {
-        pp_free(p, 1);
-        return;
-    }
-    struct proxyproto_result res;
-    size_t used;
-    char err[160];
-    int rc = proxyproto_decode(p->data, p->len + (size_t)r, &res, &used, err, sizeof err);
-    /* Consume what belongs to the header: all of it while it is incomplete. */
-    size_t take = rc == PROXYPROTO_OK ? used - p->len : rc == PROXYPROTO_NEED_MORE ? (size_t)r : 0;
-    if (take && recv(p->fd, p->data + p->len, take, 0) != (ssize_t)take) {
-        pp_free(p, 1);
-        return;
-    }
-    p->len += take;
-    if (rc == PROXYPROTO_OK) {
-        pp_adopt(p, &res);
-    } else if (rc == PROXYPROTO_ERROR || p->len == sizeof p->data) {
-        log_warn("client %s:%u: bad PROXY protocol header (%s); closing", p->peer, p->peer_port,
-                 rc == PROXYPROTO_ERROR ? err : "too long");
-        pp_free(p, 1);
-    }
-}
-
-static void on_pp_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)revents;
-    struct clients *cs = w->data;
-    double now = ev_now(loop);
-    for (struct pp_conn *p = cs->pp_head, *next; p; p = next) {
-        next = p->next;
-        if (p->deadline <= now) {
-            log_info("client %s:%u sent no PROXY header within %.0f s; closing", p->peer, p->peer_port,
-                     PP_TIMEOUT_SECONDS);
-            pp_free(p, 1);
-        }
+    struct clients *cs = ctx;
+    lws_adopt_desc_t desc;
+    memset(&desc, 0, sizeof desc);
+    desc.vh = cs->vh;
+    desc.type = adopt_type(cs);
+    desc.vh_prot_name = cs->text ? "gateway" : NULL;
+    desc.fd.sockfd = fd;
+    desc.opaque = info;
+    if (!lws_adopt_descriptor_vhost_via_info(&desc)) {
+        log_warn("cannot adopt a client");
+        preread_info_free(info);
     }
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
+    (void)loop;
     (void)revents;
     struct clients *cs = w->data;
     for (int i = 0; i < 256; i++) {
@@ -1027,27 +945,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_error("accept: %s (raise the open files limit)", strerror(errno));
             return;
         }
-        if (cs->gw->cfg->proxyProtocol) {
-            /* Behind a load balancer speaking PROXY: read the header ourselves
-             * before lws sees a byte. Only these short-lived entries carry a
-             * buffer; an established client costs nothing extra. */
-            struct pp_conn *p = calloc(1, sizeof *p);
-            if (!p) {
-                close(fd);
-                continue;
-            }
-            p->cs = cs;
-            p->fd = fd;
-            p->deadline = ev_now(loop) + PP_TIMEOUT_SECONDS;
-            snprintf(p->peer, sizeof p->peer, "%s", ip);
-            p->peer_port = port;
-            p->next = cs->pp_head;
-            if (cs->pp_head)
-                cs->pp_head->prev = p;
-            cs->pp_head = p;
-            ev_io_init(&p->io, on_pp_readable, fd, EV_READ);
-            p->io.data = p;
-            ev_io_start(loop, &p->io);
+        if (cs->pre) {
+            preread_start(cs->pre, fd, ip, port);
             continue;
         }
         lws_sock_file_fd_type sfd;
@@ -1177,10 +1076,17 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     ev_prepare_start(gw->loop, &cs->flush_prep);
     ev_idle_init(&cs->flush_more, flush_more_cb);
     cs->flush_more.data = cs;
-    ev_timer_init(&cs->pp_timer, on_pp_timer, 1.0, 1.0);
-    cs->pp_timer.data = cs;
-    if (cfg->proxyProtocol)
-        ev_timer_start(gw->loop, &cs->pp_timer);
+    /* The raw head can be peeked only in clear text: not for wss, and
+     * text:// clients send no head at all. */
+    int want_head = !cs->text && !tls;
+    if (cfg->proxyProtocol || want_head) {
+        cs->pre = preread_new(gw->loop, cfg->proxyProtocol, want_head, on_preread_done, cs);
+        if (!cs->pre) {
+            snprintf(err, errlen, "out of memory");
+            lws_context_destroy(cs->ctx);
+            goto fail;
+        }
+    }
     if (cfg->pingInterval > 0) {
         double period = cfg->pingNotResponseLimit > 0 ? cfg->pingInterval / 2.0 : (double)cfg->pingInterval;
         if (cfg->pingData[0])
@@ -1211,11 +1117,9 @@ void clients_free(struct clients *cs)
         return;
     clients_stop_accepting(cs);
     ev_timer_stop(cs->gw->loop, &cs->heartbeat);
-    ev_timer_stop(cs->gw->loop, &cs->pp_timer);
     ev_prepare_stop(cs->gw->loop, &cs->flush_prep);
     ev_idle_stop(cs->gw->loop, &cs->flush_more);
-    while (cs->pp_head)
-        pp_free(cs->pp_head, 1);
+    preread_free(cs->pre);
     lws_context_destroy(cs->ctx);
     gwmsg_unref(cs->ping_msg);
     while (cs->ring_pool) {

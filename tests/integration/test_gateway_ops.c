@@ -532,6 +532,46 @@ static void test_text_protocol(void)
     gw_stop(&g);
 }
 
+/* The golden handshake from a real phone, through a real gateway behind a
+ * PROXY-speaking balancer: ON_WEBSOCKET_CONNECT must be the bytes PHP
+ * produced (only SERVER_PORT, the port we listen on, differs). */
+static void test_websocket_connect_body_is_phps(void)
+{
+    json_t *vec = tu_fixture_case("on_websocket_connect");
+    CU_ASSERT_FATAL(vec != NULL);
+    const char *req = json_string_value(json_object_get(vec, "handshake_request"));
+    json_t *bs = json_object_get(json_object_get(vec, "fields"), "body_serialized");
+    CU_ASSERT_FATAL(req && bs);
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "golden", "--proxyProtocol=on", NULL) == 0);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Gold:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    int fd = tu_connect(g.ws_port, 2000);
+    char pp[128];
+    snprintf(pp, sizeof pp, "PROXY TCP4 203.0.113.45 10.0.0.5 51234 %d\r\n", g.ws_port);
+    tu_write_all(fd, pp, strlen(pp));
+    tu_write_all(fd, req, strlen(req));
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_WEBSOCKET_CONNECT, 3000) == 0);
+    /* Expected: PHP's body with our listening port. */
+    const char *php = json_string_value(bs);
+    const char *sp = strstr(php, "s:11:\"SERVER_PORT\";i:1240;");
+    CU_ASSERT_FATAL(sp != NULL);
+    struct buf want = BUF_INIT;
+    buf_append(&want, php, (size_t)(sp - php));
+    buf_printf(&want, "s:11:\"SERVER_PORT\";i:%d;", g.ws_port);
+    buf_append_str(&want, sp + strlen("s:11:\"SERVER_PORT\";i:1240;"));
+    CU_ASSERT_EQUAL(bw.last.body_len, buf_avail(&want));
+    CU_ASSERT(bw.last.body_len == buf_avail(&want) && memcmp(bw.last.body, buf_head(&want), buf_avail(&want)) == 0);
+    if (bw.last.body_len != buf_avail(&want) || memcmp(bw.last.body, buf_head(&want), buf_avail(&want)) != 0)
+        fprintf(stderr, "\n  want %.*s\n  got  %.*s\n", (int)buf_avail(&want), (const char *)buf_head(&want),
+                (int)bw.last.body_len, (const char *)bw.last.body);
+    buf_free(&want);
+    tu_close(fd);
+    fakebw_close(&bw);
+    gw_stop(&g);
+}
+
 int main(void)
 {
     CU_initialize_registry();
@@ -547,5 +587,6 @@ int main(void)
     CU_add_test(s, "PROXY protocol v1/v2 gives the client address", test_proxy_protocol);
     CU_add_test(s, "X-Forwarded-For only from trusted proxies", test_forwarded_for_from_trusted_proxy);
     CU_add_test(s, "text:// clients: lines in, lines out", test_text_protocol);
+    CU_add_test(s, "ON_WEBSOCKET_CONNECT is byte for byte PHP's (golden handshake)", test_websocket_connect_body_is_phps);
     return tu_run("test_gateway_ops");
 }
