@@ -38,8 +38,27 @@ struct client {
     uint32_t queued_bytes;
     int32_t silent_ticks;      /* heartbeat counter c of §6.1: -1 after any inbound data */
     unsigned close_after_flush : 1, closing : 1, dirty : 1;
-    struct buf rx;             /* reassembly of a fragmented message, only while one arrives */
+    struct buf *rx;            /* reassembly of a fragmented message: allocated only while one arrives */
 };
+
+/* Bytes held for reassembly (0 when none). */
+static size_t rx_len(const struct client *c) { return c->rx ? buf_avail(c->rx) : 0; }
+
+static int rx_append(struct client *c, const void *p, size_t n)
+{
+    if (!c->rx && !(c->rx = calloc(1, sizeof *c->rx)))
+        return -1;
+    return buf_append(c->rx, p, n);
+}
+
+static void rx_free(struct client *c)
+{
+    if (c->rx) {
+        buf_free(c->rx);
+        free(c->rx);
+        c->rx = NULL;
+    }
+}
 
 struct clients {
     struct gateway *gw;
@@ -728,18 +747,18 @@ static int on_receive(struct clients *cs, struct lws *wsi, struct client *c, con
     size_t max = (size_t)cs->gw->cfg->maxPackageSize;
     c->silent_ticks = -1; /* any inbound data counts as a heartbeat (§6.1) */
     if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi) &&
-        buf_avail(&c->rx) == 0) {
+        rx_len(c) == 0) {
         if (len > max)
             goto too_big;
         return send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, in, len), 0;
     }
-    if (buf_avail(&c->rx) + len > max)
+    if (rx_len(c) + len > max)
         goto too_big;
-    if (buf_append(&c->rx, in, len) < 0)
+    if (rx_append(c, in, len) < 0)
         return -1;
     if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-        send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, buf_head(&c->rx), buf_avail(&c->rx));
-        buf_free(&c->rx);
+        send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, buf_head(c->rx), buf_avail(c->rx));
+        rx_free(c);
     }
     return 0;
 too_big:
@@ -757,21 +776,21 @@ static int on_text_rx(struct clients *cs, struct client *c, const uint8_t *in, s
     while (len > 0) {
         const uint8_t *nl = memchr(in, '\n', len);
         size_t take = nl ? (size_t)(nl - in) + 1 : len;
-        if (buf_avail(&c->rx) + take > max + 1) {
+        if (rx_len(c) + take > max + 1) {
             log_warn("client %u sent a line over maxPackageSize (%zu bytes); closing", gws_client_conn_id(c->gc), max);
             return -1;
         }
-        if (!nl || buf_avail(&c->rx)) {
-            if (buf_append(&c->rx, in, take) < 0)
+        if (!nl || rx_len(c)) {
+            if (rx_append(c, in, take) < 0)
                 return -1;
         }
         if (nl) {
-            const uint8_t *line = buf_avail(&c->rx) ? buf_head(&c->rx) : in;
-            size_t n = buf_avail(&c->rx) ? buf_avail(&c->rx) : take;
+            const uint8_t *line = rx_len(c) ? buf_head(c->rx) : in;
+            size_t n = rx_len(c) ? rx_len(c) : take;
             while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                 n--;
             send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, line, n);
-            buf_free(&c->rx);
+            rx_free(c);
         }
         in += take;
         len -= take;
@@ -807,7 +826,7 @@ static void on_closed(struct clients *cs, struct client *c)
     gws_client_remove(cs->gw->state, c->gc);
     c->gc = NULL;
     queue_clear(cs, c);
-    buf_free(&c->rx);
+    rx_free(c);
     cs->nclients--;
 }
 

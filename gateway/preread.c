@@ -150,8 +150,10 @@ static int step_head(struct pr_conn *c)
         return 0;
     }
     struct preread_info *info = hl ? info_of(c) : NULL;
-    if (info) {
-        info->head = buf;
+    char *head = info ? realloc(buf, hl + 1) : NULL; /* keep only the head, not the 16 KiB peek buffer */
+    if (head) {
+        head[hl] = 0;
+        info->head = head;
         info->head_len = hl;
     } else {
         free(buf);
