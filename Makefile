@@ -73,7 +73,7 @@ $(BUILD)/business: LDLIBS += -ldl -rdynamic
 .SECONDEXPANSION:
 $(BUILD)/apps/%.so: $$(wildcard apps/%/*.c) business/gw_api.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Ibusiness $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^)
+	$(CC) $(CPPFLAGS) -Ibusiness $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs jansson msgpack 2>/dev/null)
 
 test: deps
 	@test -f $(FIXTURES)/index.json || { echo "golden vectors not found in $(FIXTURES); set FIXTURES=/path/to/shared/fixtures/gateway-protocol"; exit 1; }
