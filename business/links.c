@@ -143,17 +143,10 @@ static void link_write(struct link *l)
 {
     if (l->state != LINK_UP)
         return;
-    while (buf_avail(&l->out) > 0) {
-        ssize_t w = write(l->fd, buf_head(&l->out), buf_avail(&l->out));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w < 0) {
-            link_close(l, strerror(errno));
-            return;
-        }
-        buf_consume(&l->out, (size_t)w);
+    int err = sock_flush(l->fd, &l->out);
+    if (err < 0) {
+        link_close(l, strerror(-err));
+        return;
     }
     link_arm(l, LOOP_READ | (buf_avail(&l->out) ? LOOP_WRITE : 0));
 }

@@ -117,17 +117,10 @@ static void conn_arm(struct reg_conn *c)
 
 static void conn_flush(struct reg_conn *c)
 {
-    while (c->connected && buf_avail(&c->out) > 0) {
-        ssize_t w = write(c->fd, buf_head(&c->out), buf_avail(&c->out));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w < 0) {
-            conn_drop(c, strerror(errno));
-            return;
-        }
-        buf_consume(&c->out, (size_t)w);
+    int err = c->connected ? sock_flush(c->fd, &c->out) : 0;
+    if (err < 0) {
+        conn_drop(c, strerror(-err));
+        return;
     }
     conn_arm(c);
 }

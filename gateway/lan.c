@@ -105,17 +105,10 @@ static void link_mark_dirty(struct lan_link *l)
 static void link_flush(struct lan_link *l)
 {
     struct lan *lan = l->lan;
-    while (buf_avail(&l->out) > 0) {
-        ssize_t w = write(l->fd, buf_head(&l->out), buf_avail(&l->out));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w < 0) {
-            link_kill(l, strerror(errno));
-            return;
-        }
-        buf_consume(&l->out, (size_t)w);
+    int err = sock_flush(l->fd, &l->out);
+    if (err < 0) {
+        link_kill(l, strerror(-err));
+        return;
     }
     int pending = buf_avail(&l->out) > 0;
     if (!pending && l->closing) {

@@ -55,17 +55,10 @@ static void conn_drop(struct reg_conn *c, const char *why)
 static void conn_flush(struct reg_conn *c)
 {
     struct ev_loop *loop = c->owner->gw->loop;
-    while (buf_avail(&c->out) > 0) {
-        ssize_t w = write(c->fd, buf_head(&c->out), buf_avail(&c->out));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w < 0) {
-            conn_drop(c, strerror(errno));
-            return;
-        }
-        buf_consume(&c->out, (size_t)w);
+    int err = sock_flush(c->fd, &c->out);
+    if (err < 0) {
+        conn_drop(c, strerror(-err));
+        return;
     }
     int events = EV_READ | (buf_avail(&c->out) ? EV_WRITE : 0);
     if (events != (c->io.events & (EV_READ | EV_WRITE))) {

@@ -106,18 +106,11 @@ static void conn_kill(struct reg_server *s, struct reg_conn *c)
 
 static void conn_flush(struct reg_server *s, struct reg_conn *c)
 {
-    while (buf_avail(&c->out) > 0) {
-        ssize_t w = write(c->fd, buf_head(&c->out), buf_avail(&c->out));
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            log_info("write to %s:%u failed: %s; closing", c->peer.ip, c->peer.port, strerror(errno));
-            conn_kill(s, c);
-            return;
-        }
-        buf_consume(&c->out, (size_t)w);
+    int err = sock_flush(c->fd, &c->out);
+    if (err < 0) {
+        log_info("write to %s:%u failed: %s; closing", c->peer.ip, c->peer.port, strerror(-err));
+        conn_kill(s, c);
+        return;
     }
     int want = buf_avail(&c->out) > 0;
     if (!want && c->close_after_flush) {

@@ -102,3 +102,16 @@ void sock_keepalive(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
+
+int sock_flush(int fd, struct buf *out)
+{
+    while (buf_avail(out) > 0) {
+        ssize_t w = write(fd, buf_head(out), buf_avail(out));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno == EAGAIN ? 0 : -errno;
+        buf_consume(out, (size_t)w);
+    }
+    return 0;
+}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 /* A non-blocking listening TCP socket on host:port (IPv4 or IPv6 literal).
  * reuseport sets SO_REUSEPORT (gateway processes sharing the client port).
  * Returns the fd, or -1 with "cannot listen on H:P: reason" in err. */
@@ -13,6 +15,10 @@ int sock_listen(const char *host, uint16_t port, int reuseport, int backlog, cha
 int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port);
 /* Starts a non-blocking connect to ip:port; returns fd (connect may be in progress) or -1. */
 int sock_connect(const char *ip, uint16_t port);
+/* Writes as much of out as the socket takes now (a non-blocking fd),
+ * consuming what was written. Returns 0 when out is empty or the socket is
+ * full (EAGAIN), or -errno on a write error. */
+int sock_flush(int fd, struct buf *out);
 /* TCP keepalive with short probes, for long-lived internal links. */
 void sock_keepalive(int fd);
 
