@@ -25,6 +25,7 @@
 static struct bw *api_bw;
 
 void api_bind(struct bw *bw) { api_bw = bw; }
+struct bw *api_bound(void) { return api_bw; }
 
 static struct bw_ctx *cur(void) { return api_bw && api_bw->ctx.active ? &api_bw->ctx : NULL; }
 

@@ -10,5 +10,7 @@
 struct bw;
 
 void api_bind(struct bw *bw);
+/* The bound process, or NULL. */
+struct bw *api_bound(void);
 
 #endif

@@ -93,6 +93,36 @@
  * context (client, gateway link, session). It is why *_current_client and
  * gw_session* need no handle, and why the API must only be called from the
  * worker's own thread (the one running the callbacks).
+ *
+ * ---------------------------------------------------------------------------
+ * 5. The application's settings (API version 2)
+ * ---------------------------------------------------------------------------
+ * The [app] section of the worker's INI file (and --app.KEY=value on its
+ * command line, which wins) is the application's: the worker passes every
+ * key through unchecked, and the application validates what it reads (and
+ * fails on_worker_start with a log line naming the key when a value is
+ * wrong). Example:
+ *
+ *     [business]
+ *     eventHandler = build/apps/lottery.so
+ *     [app]
+ *     store = sqlite:run/lottery.db
+ *     adminToken = change-me
+ *
+ * A daemon runs in "/": resolve relative paths with gw_app_path(), against
+ * the directory the worker was started from (as pidFile and logFile are).
+ *
+ * ---------------------------------------------------------------------------
+ * 6. Timers (API version 2)
+ * ---------------------------------------------------------------------------
+ * Workerman's Timer::add / Timer::del: gw_timer_add() calls fn(arg) after
+ * interval_ms, and again every interval_ms when persistent (a late run is
+ * not followed by a burst: the next one is interval_ms after it ran). Timer
+ * callbacks run in the worker's loop between client events, never inside
+ * one: pushes, gw_send_to_group() and queries work; *_current_client and
+ * gw_session* fail with -EPERM (there is no current client). Timers belong
+ * to the process: add them in on_worker_start (or later); they end with the
+ * process. A callback slower than slowCallbackMs is logged.
  */
 #ifndef GW_API_H
 #define GW_API_H
@@ -102,7 +132,10 @@
 
 #include <msgpack.h>
 
-#define GW_API_VERSION 1
+/* 2 added the application's settings and timers (§5, §6); an application
+ * built for version 1 still loads (nothing it uses changed). */
+#define GW_API_VERSION 2
+#define GW_API_VERSION_MIN 1
 
 /* ---- the application's callbacks ---- */
 
@@ -265,5 +298,34 @@ int gw_get_all_group_id_list(struct gw_result *out);
 int gw_get_client_id_by_uid(const char *uid, struct gw_result *out);
 /* STR uid, or NIL when unbound / offline. */
 int gw_get_uid_by_client_id(const char *client_id, struct gw_result *out);
+
+/* ---- the application's settings (§5) ---- */
+
+/* The value of key in [app] (or --app.key=value), or NULL when not set. The
+ * string lives as long as the process. */
+const char *gw_app_setting(const char *key);
+/* path made absolute against the directory the worker was started from
+ * (an absolute path is copied as is). 0, or -ENAMETOOLONG / -EINVAL. */
+int gw_app_path(const char *path, char *out, size_t cap);
+
+/* ---- logging ---- */
+
+/* One line in the worker's log ("... business[pid] WARN message"), the same
+ * sink as the worker's own lines (stderr, the logFile under -d). */
+#define GW_LOG_INFO 1
+#define GW_LOG_WARN 2
+#define GW_LOG_ERROR 3
+void gw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- timers (§6) ---- */
+
+typedef void gw_timer_fn(void *arg);
+/* Returns a timer id > 0; -EINVAL (interval_ms 0 or fn NULL), -ENOMEM,
+ * -ENOSPC (4,096 timers pending), -EPERM (no worker loop yet).
+ * Settings and timers exist in the business worker only, not in libgwclient. */
+int64_t gw_timer_add(unsigned interval_ms, int persistent, gw_timer_fn *fn, void *arg);
+/* 0 when the timer was removed, -ENOENT when unknown or a one-shot timer
+ * that already ran. A callback may delete its own timer. */
+int gw_timer_del(int64_t id);
 
 #endif

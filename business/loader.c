@@ -25,9 +25,9 @@ int loader_open(struct loader *ld, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "eventHandler: %s: %s() returned NULL", path, GW_APP_SYMBOL);
         goto fail;
     }
-    if (ld->app->api_version != GW_API_VERSION) {
-        snprintf(err, errlen, "eventHandler: %s was built for API version %u, this worker has %u", path,
-                 ld->app->api_version, GW_API_VERSION);
+    if (ld->app->api_version < GW_API_VERSION_MIN || ld->app->api_version > GW_API_VERSION) {
+        snprintf(err, errlen, "eventHandler: %s was built for API version %u, this worker takes %u to %u", path,
+                 ld->app->api_version, GW_API_VERSION_MIN, GW_API_VERSION);
         goto fail;
     }
     if (!ld->app->on_message) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "appenv.h"
 #include "bw.h"
 #include "links.h"
 #include "loader.h"
@@ -144,6 +145,7 @@ static int run_process(const struct business_cfg *cfg, int index)
     if (bw.app->on_worker_stop)
         bw.app->on_worker_stop(&bw.info);
 out:
+    appenv_timers_free();
     api_bind(NULL);
     reglink_free(bw.reglink);
     links_free(bw.links); /* flushes what the last callbacks queued */

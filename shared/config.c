@@ -140,12 +140,55 @@ struct ini_ctx {
     int failed;
 };
 
+/* Sets (or replaces) an application setting. 0, or -1 with the reason
+ * (without the key) in err. */
+static int set_app(struct cfg_common *common, const char *key, const char *value, char *err, size_t errlen)
+{
+    if (!key[0] || strlen(key) > 64) {
+        snprintf(err, errlen, "an application setting's name is 1 to 64 bytes");
+        return -1;
+    }
+    int i = 0;
+    while (i < common->napp && strcmp(common->app[i].key, key) != 0)
+        i++;
+    if (i == CFG_MAX_APP) {
+        snprintf(err, errlen, "more than %d application settings", CFG_MAX_APP);
+        return -1;
+    }
+    char *v = strdup(value), *k = i == common->napp ? strdup(key) : NULL;
+    if (!v || (i == common->napp && !k)) {
+        free(v);
+        free(k);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (i == common->napp) {
+        common->app[i].key = k;
+        common->napp++;
+    } else {
+        free(common->app[i].value);
+    }
+    common->app[i].value = v;
+    return 0;
+}
+
 static int cfg_ini_handler(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *c = user;
     static const char *roles[] = {"register", "gateway", "business"};
     if (c->failed)
         return 1; /* only the first error is reported; inih keeps its line */
+    if (strcmp(section, "app") == 0) {
+        if (strcmp(c->role, "business") != 0)
+            return 1;
+        char why[160];
+        if (set_app(c->cfg, name, value, why, sizeof why) < 0) {
+            snprintf(c->msg, sizeof c->msg, "%s: %s", name, why);
+            c->failed = 1;
+            return 0;
+        }
+        return 1;
+    }
     if (section[0] && strcmp(section, c->role) != 0) {
         for (int i = 0; i < 3; i++)
             if (strcmp(section, roles[i]) == 0)
@@ -243,10 +286,22 @@ int cfg_load(const struct cfg_opt *opts, void *cfg, const char *role, const char
         }
         memcpy(name, a + 2, (size_t)(eq - a - 2));
         name[eq - a - 2] = 0;
+        if (strncmp(name, "app.", 4) == 0 && strcmp(role, "business") == 0) {
+            if (set_app(common, name + 4, eq + 1, why, sizeof why) < 0) {
+                snprintf(err, errlen, "command line: --%s: %s", name, why);
+                return -1;
+            }
+            continue;
+        }
         if (apply(opts, cfg, name, eq + 1, why, sizeof why) < 0) {
             snprintf(err, errlen, "command line: --%s", why);
             return -1;
         }
+    }
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd) || set_string(&common->start_dir, cwd, 0) < 0) {
+        snprintf(err, errlen, "cannot read the working directory: %s", strerror(errno));
+        return -1;
     }
     /* Defaults that depend on the role. */
     char def[64];
@@ -272,6 +327,13 @@ void cfg_free(const struct cfg_opt *opts, void *cfg)
     struct cfg_common *common = cfg;
     free(common->config_file);
     common->config_file = NULL;
+    free(common->start_dir);
+    common->start_dir = NULL;
+    for (int i = 0; i < common->napp; i++) {
+        free(common->app[i].key);
+        free(common->app[i].value);
+    }
+    common->napp = 0;
 }
 
 void cfg_print_help(FILE *f, const struct cfg_opt *opts)

@@ -6,7 +6,8 @@
  * property names where one exists. An unknown key or a bad value is an error
  * that names the file, the line and the key. Keys may stand before any section
  * or in a section named after the role ([register], [gateway], [business]);
- * sections of the other roles are skipped, so one file can serve all three. */
+ * sections of the other roles are skipped, so one file can serve all three.
+ * [app] holds the business application's own settings (struct cfg_kv). */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
@@ -40,12 +41,25 @@ struct cfg_opt {
     const char *help;
 };
 
+/* One free-form setting of the application ([app] section). */
+struct cfg_kv {
+    char *key;
+    char *value;
+};
+#define CFG_MAX_APP 64
+
 /* Settings every binary has; role config structs start with this member. */
 struct cfg_common {
     char *name;
     char *pidFile;
     char *logFile;
     char *config_file; /* the -c file, or NULL (not a setting) */
+    char *start_dir;   /* the working directory at load time (daemons chdir to /) */
+    /* The business worker's [app] section and --app.KEY=value arguments:
+     * the application's own settings, passed through unchecked (the
+     * application validates them). Other roles skip [app]. */
+    struct cfg_kv app[CFG_MAX_APP];
+    int napp;
 };
 
 /* Applies defaults, then `file` (may be NULL), then each "--name=value" in

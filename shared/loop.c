@@ -12,6 +12,7 @@
 #define LOOP_MAX_TICKS 8
 #define LOOP_MAX_SIGNALS 8
 #define LOOP_BATCH 256
+#define LOOP_MAX_TIMERS 4096
 
 struct loop_handler {
     loop_io_cb *cb;
@@ -21,6 +22,14 @@ struct loop_handler {
 struct loop_tick {
     unsigned period_ms;
     int64_t next_ms;
+    loop_tick_cb *cb;
+    void *data;
+};
+
+/* A one-shot timer; the loop keeps them in a binary min-heap on `due_ms`. */
+struct loop_timer {
+    int64_t due_ms;
+    int64_t id;
     loop_tick_cb *cb;
     void *data;
 };
@@ -42,6 +51,9 @@ struct loop {
     int nsig;
     loop_tick_cb *before_sleep;
     void *before_sleep_data;
+    struct loop_timer *timers; /* heap */
+    int ntimers, timers_cap;
+    int64_t next_timer_id;
 };
 
 int64_t loop_now_ms(void)
@@ -75,6 +87,7 @@ void loop_free(struct loop *l)
         sigprocmask(SIG_UNBLOCK, &l->sigs, NULL);
     }
     close(l->epfd);
+    free(l->timers);
     free(l->h);
     free(l);
 }
@@ -170,11 +183,102 @@ void loop_set_before_sleep(struct loop *l, loop_tick_cb *cb, void *data)
 
 void loop_stop(struct loop *l) { l->stop = 1; }
 
+/* ---- one-shot timers: a binary min-heap ordered by (due_ms, id) ---- */
+
+static int timer_before(const struct loop_timer *a, const struct loop_timer *b)
+{
+    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->id < b->id);
+}
+
+static void timer_swap(struct loop *l, int i, int j)
+{
+    struct loop_timer t = l->timers[i];
+    l->timers[i] = l->timers[j];
+    l->timers[j] = t;
+}
+
+static void timer_up(struct loop *l, int i)
+{
+    while (i > 0 && timer_before(&l->timers[i], &l->timers[(i - 1) / 2])) {
+        timer_swap(l, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void timer_down(struct loop *l, int i)
+{
+    for (;;) {
+        int m = i, a = 2 * i + 1, b = a + 1;
+        if (a < l->ntimers && timer_before(&l->timers[a], &l->timers[m]))
+            m = a;
+        if (b < l->ntimers && timer_before(&l->timers[b], &l->timers[m]))
+            m = b;
+        if (m == i)
+            return;
+        timer_swap(l, i, m);
+        i = m;
+    }
+}
+
+static void timer_remove_at(struct loop *l, int i)
+{
+    l->ntimers--;
+    if (i == l->ntimers)
+        return;
+    l->timers[i] = l->timers[l->ntimers];
+    timer_up(l, i);
+    timer_down(l, i);
+}
+
+int64_t loop_timer_add(struct loop *l, unsigned ms, loop_tick_cb *cb, void *data)
+{
+    if (!cb)
+        return -EINVAL;
+    if (l->ntimers == l->timers_cap) {
+        if (l->timers_cap == LOOP_MAX_TIMERS)
+            return -ENOSPC;
+        int cap = l->timers_cap ? l->timers_cap * 2 : 16;
+        struct loop_timer *t = realloc(l->timers, (size_t)cap * sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        l->timers = t;
+        l->timers_cap = cap;
+    }
+    int64_t id = ++l->next_timer_id;
+    l->timers[l->ntimers] = (struct loop_timer){loop_now_ms() + ms, id, cb, data};
+    timer_up(l, l->ntimers++);
+    return id;
+}
+
+int loop_timer_cancel(struct loop *l, int64_t id)
+{
+    /* Linear: timers are few (an application's handful), cancels rare. */
+    for (int i = 0; i < l->ntimers; i++)
+        if (l->timers[i].id == id) {
+            timer_remove_at(l, i);
+            return 1;
+        }
+    return 0;
+}
+
+static void run_timers(struct loop *l)
+{
+    int64_t now = loop_now_ms();
+    /* Only timers that existed when the pass began: a callback that adds a
+     * 0 ms timer (a periodic one re-arming late) cannot keep this pass going. */
+    int64_t last = l->next_timer_id;
+    while (l->ntimers > 0 && l->timers[0].due_ms <= now && l->timers[0].id <= last) {
+        struct loop_timer t = l->timers[0];
+        timer_remove_at(l, 0);
+        t.cb(l, t.data);
+    }
+}
+
 static int next_timeout(struct loop *l)
 {
-    if (l->nticks == 0)
+    if (l->nticks == 0 && l->ntimers == 0)
         return -1;
-    int64_t now = loop_now_ms(), best = INT64_MAX;
+    int64_t now = loop_now_ms(), best = l->ntimers ? l->timers[0].due_ms : INT64_MAX;
     for (int i = 0; i < l->nticks; i++)
         if (l->ticks[i].next_ms < best)
             best = l->ticks[i].next_ms;
@@ -221,6 +325,7 @@ int loop_run(struct loop *l)
             l->h[fd].cb(l, fd, e, l->h[fd].data);
         }
         run_ticks(l);
+        run_timers(l);
     }
     if (l->before_sleep)
         l->before_sleep(l, l->before_sleep_data);

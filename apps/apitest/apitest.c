@@ -44,6 +44,15 @@
  *   sreplace:KV | sreplace           gw_session_replace (no KV: NULL)
  *   slow:MS:KV                       sets KV in the session, then sleeps MS ms
  *                                    (the stale-session guard test)
+ *   setting:K                        gw_app_setting (v: the string, or null)
+ *   path:P                           gw_app_path (v: the absolute path)
+ *   every:MS:N                       gw_timer_add, persistent: each run sends
+ *                                    "tick:<n>:<rc>" to this client (rc: what
+ *                                    gw_session_set_str returned there: no
+ *                                    current client), the N-th run deletes its
+ *                                    own timer and sends "every-done"; r = id
+ *   once:MS                          gw_timer_add, one-shot: sends "once"; r = id
+ *   timerdel:ID                      gw_timer_del
  *
  * Callbacks besides on_message: on_websocket_connect stores the query
  * parameter `name` (if any) in the session as "name"; on_close sends
@@ -294,6 +303,51 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* ---- timers ---- */
+
+struct apitimer {
+    char client_id[24];
+    int64_t id;
+    int runs, limit;
+};
+
+static void on_every(void *arg)
+{
+    struct apitimer *t = arg;
+    char m[64];
+    int rc = gw_session_set_str("x", "y");
+    int n = snprintf(m, sizeof m, "tick:%d:%d", ++t->runs, rc);
+    gw_send_to_client(t->client_id, m, (size_t)n, 0);
+    if (t->runs == t->limit) {
+        gw_timer_del(t->id);
+        gw_send_to_client(t->client_id, "every-done", 10, 0);
+        free(t);
+    }
+}
+
+static void on_once(void *arg)
+{
+    struct apitimer *t = arg;
+    gw_send_to_client(t->client_id, "once", 4, 0);
+    free(t);
+}
+
+static int add_timer(const char *cmd, long ms, int limit)
+{
+    struct apitimer *t = calloc(1, sizeof *t);
+    if (!t)
+        return answer_push(cmd, -ENOMEM);
+    snprintf(t->client_id, sizeof t->client_id, "%s", gw_current_client_id());
+    t->limit = limit;
+    t->id = gw_timer_add((unsigned)ms, limit > 0, limit > 0 ? on_every : on_once, t);
+    if (t->id < 0) {
+        int r = (int)t->id;
+        free(t);
+        return answer_push(cmd, r);
+    }
+    return answer(cmd, t->id, NULL, 0, 0);
+}
+
 /* ---- the commands ---- */
 
 static int run(char *line)
@@ -452,6 +506,25 @@ static int run(char *line)
         int r = gw_session_set_int(rest, strtoll(eq + 1, NULL, 10));
         return answer(cmd, r, gw_session(), 1, 0);
     }
+    if (!strcmp(cmd, "setting")) {
+        const char *v = gw_app_setting(rest ? rest : "");
+        msgpack_object o = v ? gw_str(v) : (msgpack_object){.type = MSGPACK_OBJECT_NIL};
+        return answer(cmd, v ? 0 : -ENOENT, &o, 1, 0);
+    }
+    if (!strcmp(cmd, "path")) {
+        char p[4096];
+        int r = gw_app_path(rest ? rest : "", p, sizeof p);
+        msgpack_object o = gw_str(r == 0 ? p : "");
+        return answer(cmd, r, &o, 1, 0);
+    }
+    if (!strcmp(cmd, "every")) {
+        char *ms = field(&rest);
+        return add_timer(cmd, ms ? strtol(ms, NULL, 10) : 0, rest ? atoi(rest) : 1);
+    }
+    if (!strcmp(cmd, "once"))
+        return add_timer(cmd, rest ? strtol(rest, NULL, 10) : 0, 0);
+    if (!strcmp(cmd, "timerdel"))
+        return answer_push(cmd, gw_timer_del(rest ? strtoll(rest, NULL, 10) : 0));
     if (!strcmp(cmd, "sreplace")) {
         int r = gw_session_replace(rest ? kv_parse(rest, &kv) : NULL);
         return answer(cmd, r, gw_session(), 1, 0);

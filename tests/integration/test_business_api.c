@@ -7,6 +7,7 @@
  * (spec §5.2) with pipelined messages, a gateway that does not answer a
  * query (SIGSTOP), and a register restart. */
 #include <CUnit/Basic.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -93,7 +94,8 @@ static int start_all(void)
     snprintf(a[0], 200, "--registerAddress=127.0.0.1:%d", reg_port);
     snprintf(a[1], 200, "--pidFile=%s/business.pid", dir);
     snprintf(a[2], 200, "--eventHandler=%s", app);
-    char *bargv[] = {bbin, a[0], a[1], a[2], "--secretKey=" KEY, "--name=" NAME, "--count=2", "start", NULL};
+    char *bargv[] = {bbin, a[0], a[1], a[2], "--secretKey=" KEY, "--name=" NAME, "--count=2",
+                     "--app.greeting=你好, world", "--app.db=data/x.db", "start", NULL};
     bw_pid = tu_spawn(bargv, bw_log);
     free(bbin);
     free(app);
@@ -278,6 +280,73 @@ static void test_current_client(void)
     CU_ASSERT(wsc_expect_text(c.fd, "to myself", 3000));
     CU_ASSERT(say(c.fd, "rawme:raw frame") == 0);
     CU_ASSERT(wsc_expect_text(c.fd, "raw frame", 3000));
+    tu_close(c.fd);
+}
+
+/* API version 2: the [app] settings and timers. */
+static void test_settings_and_timers(void)
+{
+    struct cl c = client_path(&gw1, "/");
+    json_t *j = cmd(c.fd, "setting:greeting");
+    CU_ASSERT(r_of(j) == 0 && v_is(j, "\"你好, world\""));
+    json_decref(j);
+    j = cmd(c.fd, "setting:absent");
+    CU_ASSERT(r_of(j) == -ENOENT && v_is(j, "null"));
+    json_decref(j);
+    /* Relative to where the worker was started (the test's cwd), not "/". */
+    char cwd[1024], want[1200];
+    CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(want, sizeof want, "\"%s/data/x.db\"", cwd);
+    j = cmd(c.fd, "path:data/x.db");
+    CU_ASSERT(r_of(j) == 0 && v_is(j, want));
+    json_decref(j);
+    j = cmd(c.fd, "path:/abs/y");
+    CU_ASSERT(v_is(j, "\"/abs/y\""));
+    json_decref(j);
+
+    /* A persistent timer runs three times, outside any client event (no
+     * current client: the session call fails with -EPERM), then deletes
+     * itself from its own callback. */
+    j = cmd(c.fd, "every:30:3");
+    long long id = r_of(j);
+    CU_ASSERT(id > 0);
+    json_decref(j);
+    char want_tick[32];
+    for (int i = 1; i <= 3; i++) {
+        snprintf(want_tick, sizeof want_tick, "tick:%d:%d", i, -EPERM);
+        CU_ASSERT(wsc_expect_text(c.fd, want_tick, 3000));
+    }
+    CU_ASSERT(wsc_expect_text(c.fd, "every-done", 3000));
+    char del[48];
+    snprintf(del, sizeof del, "timerdel:%lld", id);
+    j = cmd(c.fd, del);
+    CU_ASSERT(r_of(j) == -ENOENT); /* already gone */
+    json_decref(j);
+    CU_ASSERT(wsc_quiet(c.fd, 150)); /* no fourth tick */
+
+    /* One-shot: runs once; deleting it afterwards says it is gone. */
+    j = cmd(c.fd, "once:20");
+    id = r_of(j);
+    CU_ASSERT(id > 0);
+    json_decref(j);
+    CU_ASSERT(wsc_expect_text(c.fd, "once", 3000));
+    snprintf(del, sizeof del, "timerdel:%lld", id);
+    j = cmd(c.fd, del);
+    CU_ASSERT(r_of(j) == -ENOENT);
+    json_decref(j);
+    /* A pending timer deleted before it runs never runs. */
+    j = cmd(c.fd, "once:2000");
+    id = r_of(j);
+    json_decref(j);
+    snprintf(del, sizeof del, "timerdel:%lld", id);
+    j = cmd(c.fd, del);
+    CU_ASSERT(r_of(j) == 0);
+    json_decref(j);
+    CU_ASSERT(wsc_quiet(c.fd, 2500));
+    /* Bad arguments. */
+    j = cmd(c.fd, "once:0");
+    CU_ASSERT(r_of(j) == -EINVAL);
+    json_decref(j);
     tu_close(c.fd);
 }
 
@@ -806,6 +875,7 @@ int main(void)
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("business_api", start_all, stop_all);
     CU_add_test(s, "the current client: gw_current_*, handshake data, sendme, GW_RAW", test_current_client);
+    CU_add_test(s, "settings ([app], --app.*) and timers (API version 2)", test_settings_and_timers);
     CU_add_test(s, "the current client's session: get/set/unset/int/replace, set/update", test_current_session);
     CU_add_test(s, "every query, merged over two gateways", test_queries_across_gateways);
     CU_add_test(s, "every push: who receives what", test_pushes_across_gateways);

@@ -291,6 +291,54 @@ static void test_sections(void)
     cfg_free(opts, &c);
 }
 
+/* The [app] section: the business application's own keys, passed through
+ * in file order; --app.KEY=value replaces or adds; other roles skip it. */
+static void test_app_section(void)
+{
+    const char *f = write_ini("count = 2\n"
+                              "[app]\n"
+                              "store = sqlite:run/lottery.db\n"
+                              "title = 2027 年会\n"
+                              "anything = goes\n"
+                              "[business]\n"
+                              "count = 3\n");
+    struct tcfg c;
+    char err[512];
+    char *args[] = {"--app.title=新年", "--app.extra=1", "--count=4"};
+    int rc = load(&c, "business", f, 3, args, err, sizeof err);
+    CHECKF(rc == 0, "load failed: %s", err);
+    CU_ASSERT_EQUAL(c.count, 4);
+    CU_ASSERT_EQUAL_FATAL(c.common.napp, 4);
+    CU_ASSERT_STRING_EQUAL(c.common.app[0].key, "store");
+    CU_ASSERT_STRING_EQUAL(c.common.app[0].value, "sqlite:run/lottery.db");
+    CU_ASSERT_STRING_EQUAL(c.common.app[1].key, "title");
+    CU_ASSERT_STRING_EQUAL(c.common.app[1].value, "新年");
+    CU_ASSERT_STRING_EQUAL(c.common.app[2].value, "goes");
+    CU_ASSERT_STRING_EQUAL(c.common.app[3].key, "extra");
+    CU_ASSERT_PTR_NOT_NULL(c.common.start_dir);
+    CU_ASSERT_EQUAL(c.common.start_dir[0], '/');
+    cfg_free(opts, &c);
+    CU_ASSERT_EQUAL(c.common.napp, 0);
+
+    /* The register and the gateway skip [app]; --app.* is theirs to refuse. */
+    rc = load(&c, "register", f, 0, NULL, err, sizeof err);
+    CHECKF(rc == 0 && c.common.napp == 0 && c.count == 2, "rc %d napp %d (%s)", rc, c.common.napp, err);
+    cfg_free(opts, &c);
+    char *gargs[] = {"--app.title=x"};
+    EXPECT_ERROR("gateway", NULL, 1, gargs, "command line: --app.title: unknown setting");
+
+    /* Limits: an empty name, too many keys. */
+    char *empty[] = {"--app.=x"};
+    EXPECT_ERROR("business", NULL, 1, empty, "command line: --app.: an application setting's name is 1 to 64 bytes");
+    char big[CFG_MAX_APP * 16 + 16] = "[app]\n";
+    for (int i = 0; i <= CFG_MAX_APP; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big), "k%d = v\n", i);
+    f = write_ini(big);
+    char want[128];
+    snprintf(want, sizeof want, "k%d: more than %d application settings", CFG_MAX_APP, CFG_MAX_APP);
+    EXPECT_ERROR("business", f, 0, NULL, fmt_err(f, CFG_MAX_APP + 2, want));
+}
+
 static void test_cmdline_overrides(void)
 {
     const char *f = write_ini("count = 8\nsecretKey = from-file\ndaemon = on\nregisterAddress = 1.1.1.1:1\n");
@@ -542,6 +590,7 @@ int main(void)
     CU_add_test(s, "bool forms", test_bool_forms);
     CU_add_test(s, "int bounds", test_int_bounds);
     CU_add_test(s, "role sections", test_sections);
+    CU_add_test(s, "the [app] section and --app.KEY", test_app_section);
     CU_add_test(s, "command line overrides the file", test_cmdline_overrides);
     CU_add_test(s, "paths made absolute", test_paths);
     CU_add_test(s, "file errors: FILE:LINE: key: reason", test_file_errors);
