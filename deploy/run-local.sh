@@ -1,7 +1,8 @@
 #!/bin/sh
-# `make run`: start every role that exists so far on localhost, in the
-# foreground, with the configs in deploy/local (the gateway serves the chat
-# page of apps/chat, the business workers run apps/chat); Ctrl-C stops them all.
+# `make run`: start every role on localhost, in the foreground, with the
+# configs in deploy/local: the gateway serves the lottery's pages
+# (apps/lottery/www), the business workers run the lottery (apps/lottery)
+# with a demo event in run/lottery.db; Ctrl-C stops them all.
 set -u
 bin=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,22 +32,30 @@ start() { # name, then the command
     fi
 }
 
+# The admin page's secret: made once, kept in run/ (never in git).
+if [ ! -s run/admin-token ]; then
+    (umask 077 && od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >run/admin-token)
+fi
+token=$(cat run/admin-token)
+
 start register "$bin/register" -c deploy/local/register.ini start
 start gateway "$bin/gateway" -c deploy/local/gateway.ini start
-if [ -x "$bin/business" ] && [ -f deploy/local/business.ini ]; then
-    start business "$bin/business" -c deploy/local/business.ini --eventHandler="$bin/apps/chat.so" start
-fi
+start business "$bin/business" -c deploy/local/business.ini --eventHandler="$bin/apps/lottery.so" \
+    --app.adminToken="$token" start
 url=http://127.0.0.1:1240/
 echo
 echo "register: 127.0.0.1:1239   gateway: ws://127.0.0.1:1240/  (health: ${url}health)"
+echo "store:    run/lottery.db (demo: E0001..E0300, e.g. E0001 王伟)"
 echo
-echo "    Open the chat: $url"
-echo "    (two tabs, two nicknames, the same room; apps/chat/chat.c runs it)"
+echo "    Phones:      $url"
+echo "    Big screen:  ${url}screen.html"
+echo "    Admin:       ${url}admin.html?token=$token"
+echo "    Admin token: $token"
 echo
 # On a desktop, open it too (GW_NO_BROWSER=1 to skip).
 if [ -z "${GW_NO_BROWSER:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; } &&
     command -v xdg-open >/dev/null 2>&1; then
-    xdg-open "$url" >/dev/null 2>&1 &
+    xdg-open "${url}screen.html" >/dev/null 2>&1 &
 fi
 echo "status:   $bin/gateway -c deploy/local/gateway.ini status"
 echo "Ctrl-C stops everything."
