@@ -50,15 +50,11 @@ static const struct cfg_opt business_opts[] = {
 
 static void write_child_status(struct bw *bw)
 {
-    char path[1100];
-    sup_child_status_path(&bw->cfg->common, bw->index, path, sizeof path);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return;
-    fprintf(f, "  process %d  pid %d  worker_key %s  registers %d/%d  gateways %zu up of %zu\n", bw->index,
-            (int)getpid(), bw->worker_key, reglink_connected(bw->reglink), bw->cfg->registerAddress.n,
-            links_up(bw->links), links_count(bw->links));
-    fclose(f);
+    char line[400];
+    snprintf(line, sizeof line, "  process %d  pid %d  worker_key %s  registers %d/%d  gateways %zu up of %zu\n",
+             bw->index, (int)getpid(), bw->worker_key, reglink_connected(bw->reglink), bw->cfg->registerAddress.n,
+             links_up(bw->links), links_count(bw->links));
+    sup_write_child_status(&bw->cfg->common, bw->index, line);
 }
 
 static void on_signal(struct loop *loop, int signo, void *data)

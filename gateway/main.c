@@ -82,7 +82,7 @@ struct gw_proc {
 
 static void write_child_status(struct gw_proc *p)
 {
-    char path[1100], line[600];
+    char line[600];
     const struct gateway_cfg *cfg = p->gw.cfg;
     snprintf(line, sizeof line,
              "  process %d  pid %d  listen %s://%s:%u  internal %s  clients %zu  workers %zu  links %zu  registers %d  "
@@ -99,12 +99,7 @@ static void write_child_status(struct gw_proc *p)
         proc_write_status(&cfg->common, all);
         return;
     }
-    sup_child_status_path(&cfg->common, p->gw.index, path, sizeof path);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(line, f);
-        fclose(f);
-    }
+    sup_write_child_status(&cfg->common, p->gw.index, line);
 }
 
 static void on_graceful_check(struct ev_loop *loop, ev_timer *w, int revents)

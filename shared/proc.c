@@ -246,7 +246,8 @@ static int cmd_status(const struct proc_role *role, void *cfg)
         fprintf(stderr, "%s: cannot signal pid %d: %s\n", role->name, (int)pid, strerror(errno));
         return 1;
     }
-    for (int waited = 0; waited < 3000; waited += 20) {
+    /* The master waits up to 3 s for its children (supervise.c): wait longer. */
+    for (int waited = 0; waited < 6000; waited += 20) {
         FILE *f = fopen(path, "r");
         if (f) {
             char b[4096];

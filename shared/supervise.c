@@ -55,6 +55,26 @@ static void fork_child(const struct sup_params *p, struct sup_child *c, int i)
     c->respawn_at = 0;
 }
 
+int sup_write_child_status(const struct cfg_common *common, int index, const char *text)
+{
+    char path[1100], tmp[1120];
+    sup_child_status_path(common, index, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    if (fclose(f) != 0 || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* How long the master waits for all children to answer a status request:
+ * a loaded machine may take a while to schedule them. */
+#define SUP_STATUS_WAIT_MS 3000
+
 static void gather_status(const struct sup_params *p, struct sup_child *kids, time_t started)
 {
     char path[1100], uptime[64];
@@ -69,11 +89,19 @@ static void gather_status(const struct sup_params *p, struct sup_child *kids, ti
         if (kids[i].pid > 0)
             kill(kids[i].pid, SIGUSR2);
     }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < p->count; i++) {
         sup_child_status_path(p->common, i, path, sizeof path);
         FILE *f = NULL;
-        for (int w = 0; w < 50 && kids[i].pid > 0 && !(f = fopen(path, "r")); w++)
-            usleep(20000);
+        /* One deadline for all: each child had the signal since the start. */
+        while (kids[i].pid > 0 && !(f = fopen(path, "r"))) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= SUP_STATUS_WAIT_MS)
+                break;
+            usleep(10000);
+        }
         if (f) {
             char line[1024];
             while (fgets(line, sizeof line, f))

@@ -29,5 +29,8 @@ int sup_run(const struct sup_params *p);
 
 /* For a child: the path of its own status file. */
 void sup_child_status_path(const struct cfg_common *common, int index, char *out, size_t cap);
+/* For a child answering SIGUSR2: writes its status lines whole (a temporary
+ * file renamed into place, so the master never reads half a file). 0 or -1. */
+int sup_write_child_status(const struct cfg_common *common, int index, const char *text);
 
 #endif
