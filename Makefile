@@ -15,7 +15,7 @@ TEST_LDLIBS := $(LDLIBS) $(shell pkg-config --libs cunit libssl 2>/dev/null)
 # Debian 12 packages the build, the tests and `make run` need.
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libmsgpack-dev \
             libsqlite3-dev libcunit1-dev libjansson-dev libinih-dev libssl-dev \
-            uthash-dev libev-dev libwebsockets-evlib-ev openssl
+            uthash-dev libev-dev libwebsockets-evlib-ev openssl libpq-dev
 
 SHARED_SRC := $(wildcard shared/*.c)
 SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
@@ -31,7 +31,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 FIXTURES ?= $(abspath ../shared/fixtures/gateway-protocol)
 
-.PHONY: all deps test test-asan run clean fuzz
+.PHONY: all deps test-deps test test-asan run clean fuzz
 all: $(ROLE_BINS)
 
 # A no-op when every package is present; apt-get only when one is missing.
@@ -71,17 +71,29 @@ APP_SOS := $(patsubst apps/%/,$(BUILD)/apps/%.so,$(sort $(dir $(wildcard apps/*/
 all: $(APP_SOS)
 $(BUILD)/business: LDLIBS += -ldl -rdynamic
 .SECONDEXPANSION:
-$(BUILD)/apps/%.so: $$(wildcard apps/%/*.c) business/gw_api.h
+$(BUILD)/apps/%.so: $$(wildcard apps/%/*.c) $$(wildcard apps/%/*.h) business/gw_api.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Ibusiness $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs jansson msgpack 2>/dev/null)
+	$(CC) $(CPPFLAGS) -Ibusiness $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs jansson msgpack 2>/dev/null) $(APP_LIBS_$*)
+# Libraries an application links beyond jansson and msgpack-c.
+APP_LIBS_lottery = $(shell pkg-config --cflags --libs sqlite3 libcrypto libpq 2>/dev/null)
 
-test: deps
+# Packages only the tests need: PostgreSQL (the store's second backend; the
+# tests start a throwaway server of their own, tests/support/pgtmp.sh).
+TEST_DEB_PKGS := postgresql
+test-deps:
+	@missing=$$(for p in $(TEST_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make test-deps: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: deps test-deps
 	@test -f $(FIXTURES)/index.json || { echo "golden vectors not found in $(FIXTURES); set FIXTURES=/path/to/shared/fixtures/gateway-protocol"; exit 1; }
 	$(MAKE) --no-print-directory all $(UNIT_BINS) $(INTEG_BINS)
 	GW_FIXTURES=$(FIXTURES) GW_BIN=$(abspath $(BUILD)) tests/run-all.sh $(UNIT_BINS) $(INTEG_BINS)
 	$(MAKE) --no-print-directory test-browser
 
-test-asan: deps
+test-asan: deps test-deps
 	$(MAKE) --no-print-directory BUILD=build-asan \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" test
@@ -130,7 +142,7 @@ bench: deps bench-deps
 # Debian's chromium (no browser download), playwright-core pinned in tests/browser.
 .PHONY: test-browser
 test-browser: deps
-	@missing=$$([ -x "$${CHROMIUM:-/usr/bin/chromium}" ] || echo chromium; command -v node >/dev/null 2>&1 || echo nodejs; command -v npm >/dev/null 2>&1 || echo npm); \
+	@missing=$$([ -x "$${CHROMIUM:-/usr/bin/chromium}" ] || echo chromium; command -v node >/dev/null 2>&1 || echo nodejs; command -v npm >/dev/null 2>&1 || echo npm; dpkg-query -W -f='$${Status}\n' fonts-wqy-zenhei 2>/dev/null | grep -q '^install ok installed' || echo fonts-wqy-zenhei); \
 	if [ -n "$$missing" ]; then \
 	  echo "make test-browser: installing $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -138,6 +150,8 @@ test-browser: deps
 	$(MAKE) --no-print-directory all
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 	node tests/browser/chat.test.js $(abspath $(BUILD))
+	$(MAKE) --no-print-directory lottery-vendor
+	node tests/browser/lottery.test.js $(abspath $(BUILD))
 
 # ---- the C GatewayClient and gwctl (issue 4) ----
 # libgwclient.a is the business worker's API code (api.c, query.c, value.c)
@@ -153,3 +167,43 @@ $(BUILD)/libgwclient.a: $(GWCLIENT_OBJ)
 $(BUILD)/gwctl: $(BUILD)/obj/business/gwclient/gwctl.o $(BUILD)/libgwclient.a $(SHARED_LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 all: $(BUILD)/gwctl
+
+# ---- lottery pages (issue 8) ----
+# SheetJS (the admin page's .xlsx import) from npm, pinned in apps/lottery/package.json,
+# copied to apps/lottery/www/vendor/ where the gateway's webRoot serves it.
+.PHONY: lottery-vendor
+lottery-vendor: apps/lottery/www/vendor/xlsx.full.min.js
+apps/lottery/www/vendor/xlsx.full.min.js: apps/lottery/package.json apps/lottery/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	cd apps/lottery && npm ci --no-audit --no-fund
+	@mkdir -p $(dir $@)
+	cp apps/lottery/node_modules/xlsx/dist/xlsx.full.min.js $@
+
+# ---- lottery core (issue 8) ----
+# draw.c (the verifiable draw), audit.c (hash chain + verifier) and store.c
+# (sqlite) are also compiled into $(BUILD)/apps/lottery.so by the app rule
+# above; here they are plain objects for lotteryctl and the unit tests.
+LOTTERY_CORE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,apps/lottery/draw.c apps/lottery/audit.c apps/lottery/store.c \
+                      apps/lottery/db.c apps/lottery/db_sqlite.c apps/lottery/db_pg.c)
+LOTTERY_LIBS = $(shell pkg-config --libs jansson sqlite3 libcrypto libpq 2>/dev/null)
+$(BUILD)/obj/apps/lottery/%.o: CPPFLAGS += -Iapps/lottery $(shell pkg-config --cflags libpq 2>/dev/null)
+$(BUILD)/obj/tests/unit/test_lottery_%.o: CPPFLAGS += -Iapps/lottery $(shell pkg-config --cflags libpq 2>/dev/null)
+$(BUILD)/lotteryctl: $(BUILD)/obj/apps/lottery/ctl/lotteryctl.o $(LOTTERY_CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LOTTERY_LIBS)
+all: $(BUILD)/lotteryctl
+# The unit tests of the core: the generic $(BUILD)/tests/% rule links them;
+# these lines add the core objects to its $^ and the libraries after it.
+LOTTERY_UNIT_BINS := $(filter $(BUILD)/tests/test_lottery_%,$(UNIT_BINS))
+$(LOTTERY_UNIT_BINS): $(LOTTERY_CORE_OBJ)
+$(LOTTERY_UNIT_BINS): TEST_LDLIBS += $(LOTTERY_LIBS)
+$(BUILD)/tests/test_lottery_proto: $(BUILD)/obj/apps/lottery/proto.o $(BUILD)/obj/apps/lottery/ratelimit.o
+
+# ---- lottery integration tests (issue 8) ----
+# test_lottery_e2e / test_lottery_kill are built by the generic integration rule
+# (and run by `make test` and `make test-asan`); the kill test reads the sqlite
+# store read-only. The lottery benchmark's client (`make bench`, scenario lottery).
+$(BUILD)/tests/test_lottery_kill: TEST_LDLIBS += $(shell pkg-config --libs sqlite3 2>/dev/null) -lpthread
+$(BUILD)/bench/lottery_signin: tests/bench/lottery_signin.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs jansson 2>/dev/null) -lcrypto -lm
+bench: $(BUILD)/bench/lottery_signin

@@ -54,27 +54,39 @@ json_t *store_me(struct store *s, const char *token, struct store_err *e);
 
 /* ---- admin commands (rid: idempotent, see above) ---- */
 
-/* rows: array of {empNo,name,dept} (validated by the caller); mode "merge" | "replace". */
+/* rows: array of {empNo,name,dept} (validated by the caller); mode "merge"
+ * (NULL too) | "replace". "updated" counts known rows whose name or dept
+ * changed; an empNo twice in rows is "bad_request"; refused with
+ * "draw_open" while a draw is open, and replace with "conflict" once anyone
+ * signed in or any draw exists. At most 20,000 rows, 100,000 participants. */
 json_t *store_import(struct store *s, const char *rid, const json_t *rows, const char *mode, int *replayed,
                      struct store_err *e);
 /* id 0: new. Result {"prize":{...}}. */
 json_t *store_prize_save(struct store *s, const char *rid, long long id, const char *name, int tier,
                          int quantity, int exclude_winners, int *replayed, struct store_err *e);
+/* "conflict" while the prize has winners (present or absent, of draws not
+ * undone) or an open draw; save refuses a quantity below winners + open seats.
+ * Ids come from a counter and are never reused. Result {"id"}. */
 json_t *store_prize_delete(struct store *s, const char *rid, long long id, int *replayed, struct store_err *e);
 /* Freezes the pool, draws a seed, stores the open draw. Result {"draw":{open draw}}. */
 json_t *store_draw_start(struct store *s, const char *rid, long long prize_id, int count, int *replayed,
                          struct store_err *e);
 /* Reveals: computes the winners (draw_pick), stores them. Result {"draw":{finished draw}}. */
 json_t *store_draw_stop(struct store *s, const char *rid, long long draw_id, int *replayed, struct store_err *e);
+/* Result {"drawId","reason"}; "no_open_draw" unless that draw is open. */
 json_t *store_draw_cancel(struct store *s, const char *rid, long long draw_id, const char *reason, int *replayed,
                           struct store_err *e);
 /* Undoes the last finished, not undone draw. Result {"drawId","reason"}. */
 json_t *store_draw_undo(struct store *s, const char *rid, const char *reason, int *replayed, struct store_err *e);
 /* Marks emp_no (a present winner of prize_id) absent and opens a one-seat
- * draw for that prize. Result {"draw":{open draw}, "absent":{prizeId,empNo,name,reason}}. */
+ * draw for that prize. Result {"draw":{open draw}, "absent":{prizeId,empNo,name,reason}}.
+ * One transaction: if nobody is eligible ("not_enough") the absence is not
+ * recorded either. */
 json_t *store_winner_replace(struct store *s, const char *rid, long long prize_id, const char *emp_no,
                              const char *reason, int *replayed, struct store_err *e);
-/* patch: an object with any of title, openSignup, danmakuMuted. Result {"event":{...}}. */
+/* patch: an object with any of title, openSignup, danmakuMuted (other
+ * members are ignored, so the message itself may be passed; a wrong type is
+ * "bad_request"). Result {"event":{...}}. */
 json_t *store_event_set(struct store *s, const char *rid, const json_t *patch, int *replayed, struct store_err *e);
 
 /* ---- reads ---- */

@@ -20,7 +20,9 @@ int tu_run(const char *name)
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned run = CU_get_number_of_tests_run();
-    unsigned failed = CU_get_number_of_tests_failed();
+    /* A suite whose set-up failed (e.g. a server that would not start)
+     * ran none of its tests: it counts as a failure, never as a pass. */
+    unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
     unsigned afailed = CU_get_number_of_failures();
     CU_cleanup_registry();
     const char *counts = getenv("GW_TEST_COUNTS");
