@@ -107,7 +107,7 @@ fuzz:
 	  echo "== $$n ($(FUZZ_SECONDS) s)"; $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 >/dev/null 2>$(BUILD)/fuzz/$$n.log || { tail -30 $(BUILD)/fuzz/$$n.log; exit 1; }; \
 	  tail -1 $(BUILD)/fuzz/$$n.log; done
 
-run: deps all
+run: deps all lottery-vendor
 	deploy/run-local.sh $(abspath $(BUILD))
 
 clean:

@@ -14,7 +14,8 @@
  * message being handled: fields, answers, pushes), phone.c and admin.c
  * (the commands of each page), proto.c (syntax), store.c (durable state),
  * draw.c + audit.c (the verifiable draw and its log), feed.c (the screens'
- * sign-in wall), ratelimit.c, demo.c.
+ * sign-in wall), split.c (two stores = two lotteries: noticed, shouted),
+ * ratelimit.c, demo.c.
  *
  * Settings ([app] section, gw_api.h §5):
  *   store       sqlite:PATH (default sqlite:lottery.db, relative to the
@@ -42,6 +43,7 @@
 #include "phone.h"
 #include "proto.h"
 #include "req.h"
+#include "split.h"
 #include "store.h"
 
 #define RECENT_NAMES 30
@@ -62,6 +64,7 @@ static void send_state(const char *role, json_t *me)
         return;
     }
     json_object_set_new(st, "role", json_string(role));
+    json_object_set_new(st, "storeId", json_string(store_id(store)));
     if (me)
         json_object_set(st, "me", me);
     if (strcmp(role, "phone") != 0) {
@@ -82,6 +85,8 @@ static void on_hello(struct req *q)
         req_fail(q->rid, q->type, "bad_request", "role: phone, screen or admin");
         return;
     }
+    /* Which lottery greeted this page (split.h). */
+    gw_session_set_str(SPLIT_SESSION_KEY, store_id(store));
     if (strcmp(role, "admin") == 0) {
         const char *tok = req_str(q, "adminToken");
         unsigned char d[SHA256_DIGEST_LENGTH];
@@ -264,6 +269,33 @@ static void on_feed_timer(void *arg)
     feed_tick(feed);
 }
 
+/* Every SPLIT_EVERY_MS the feed holder (one per store) looks for pages
+ * greeted by another store; the phones, thousands, every 6th time. */
+#define SPLIT_EVERY_MS 5000
+static void on_split_timer(void *arg)
+{
+    (void)arg;
+    static unsigned round;
+    if (!feed_is_holder(feed))
+        return;
+    const char *groups[] = {GROUP_ADMINS, GROUP_SCREENS, GROUP_PHONES};
+    char other[40];
+    int n = split_count(store_id(store), groups, round++ % 6 == 0 ? 3 : 2, other, sizeof other);
+    if (n <= 0)
+        return;
+    gw_log(GW_LOG_ERROR,
+           "lottery: SPLIT: %d page(s) were greeted by a worker using another store (%s; ours is %s, %s): "
+           "business workers on different hosts must share one store (store = postgresql://...)",
+           n, other, store_id(store), store_backend(store));
+    json_t *b = json_pack("{s:s,s:s,s:[s,s],s:i}", "code", "store_split", "message",
+                          "Business workers use different stores: two lotteries are running. "
+                          "Give every business worker the same store (postgresql://...) and restart them.",
+                          "storeIds", store_id(store), other, "pages", n);
+    if (b)
+        req_push("alert", b, GROUP_ADMINS, GROUP_SCREENS, NULL);
+    json_decref(b);
+}
+
 static int on_worker_start(const struct gw_worker_info *w)
 {
     const char *tok = gw_app_setting("adminToken");
@@ -319,7 +351,8 @@ static int on_worker_start(const struct gw_worker_info *w)
     snprintf(tag, sizeof tag, "w%d.%d", w->index, (int)getpid());
     snprintf(holder, sizeof holder, "%s:%d:%s:%d", host, (int)getpid(), w->name, w->index);
     feed = feed_new(store, holder, feed_push, NULL);
-    if (phone_init(tag) < 0 || !feed || gw_timer_add(FEED_INTERVAL_MS, 1, on_feed_timer, NULL) < 0) {
+    if (phone_init(tag) < 0 || !feed || gw_timer_add(FEED_INTERVAL_MS, 1, on_feed_timer, NULL) < 0 ||
+        gw_timer_add(SPLIT_EVERY_MS, 1, on_split_timer, NULL) < 0) {
         gw_log(GW_LOG_ERROR, "lottery: out of memory at start-up");
         return -1;
     }

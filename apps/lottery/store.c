@@ -52,6 +52,7 @@
 
 struct store {
     struct db *db;
+    char id[33]; /* the store's identity, made once when its schema is created */
 };
 
 /* ------------------------------------------------------------------ */
@@ -228,6 +229,29 @@ static const char SCHEMA[] =
     " ON CONFLICT (name) DO NOTHING;"
     "INSERT INTO settings (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING;";
 
+/* The store's identity: a random id the first opener stores, everyone
+ * after reads. Inside the schema transaction. */
+static int init_id(struct store *s, struct store_err *e)
+{
+    unsigned char rnd[16];
+    char fresh[33];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        set_err(e, "store_error", "getrandom: %s", strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(fresh + 2 * i, 3, "%02x", rnd[i]);
+    if (q_exec(s, e, "INSERT INTO settings (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING", "t",
+               fresh) < 0)
+        return -1;
+    struct db_stmt *st = q_prep(s, e, "SELECT value FROM settings WHERE key = 'store_id'", "");
+    int r = st ? q_step(s, e, st) : -1;
+    if (r == 1)
+        snprintf(s->id, sizeof s->id, "%s", col_text(st, 0));
+    db_finalize(st);
+    return r == 1 ? 0 : -1;
+}
+
 struct store *store_open(const char *url, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof *s);
@@ -242,7 +266,7 @@ struct store *store_open(const char *url, char *err, size_t errlen)
     /* The schema under the writers' lock: processes starting together on
      * several hosts create it once. */
     struct store_err e = {0};
-    if (tx_write(s, &e) < 0 || plain(s, &e, SCHEMA) < 0 || tx_commit(s, &e) < 0) {
+    if (tx_write(s, &e) < 0 || plain(s, &e, SCHEMA) < 0 || init_id(s, &e) < 0 || tx_commit(s, &e) < 0) {
         snprintf(err, errlen, "cannot initialise the store: %s", e.message);
         tx_rollback(s);
         store_close(s);
@@ -260,6 +284,8 @@ void store_close(struct store *s)
 }
 
 const char *store_backend(const struct store *s) { return db_backend(s->db); }
+
+const char *store_id(const struct store *s) { return s->id; }
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */

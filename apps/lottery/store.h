@@ -41,6 +41,10 @@ struct store *store_open(const char *url, char *err, size_t errlen);
 void store_close(struct store *s);
 /* "sqlite" or "postgresql". */
 const char *store_backend(const struct store *s);
+/* The store's identity: 32 hex digits made when its schema was created.
+ * Two worker processes with different ids run two lotteries (lottery.c
+ * looks for that: the "split store" check). */
+const char *store_id(const struct store *s);
 
 /* ---- phones ---- */
 

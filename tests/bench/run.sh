@@ -184,6 +184,14 @@ scenario broadcast-10k-10ps 2 1 --mode=broadcast --conns=10000 --msgs=100 --rate
 scenario broadcast-10k-100ps 2 1 --mode=broadcast --conns=10000 --msgs=1000 --rate=100 --duration=60
 scenario group-100x100 2 1 --mode=group --groups=100 --group-size=100 --inflight=1 --duration=10 --warmup=2
 
+# ---- the lottery (issue 8): 5,000 phones sign in through two gateways, then a draw ----
+# tests/bench/lottery.sh starts its own servers (two gateway instances, apps/lottery);
+# its JSON goes into $out with the others, so the summary below includes it.
+if [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" lottery "* ]]; then
+    BENCH_OUT="$out" BENCH_REPEAT="$REPEAT" BENCH_PIN="$PIN" \
+        tests/bench/lottery.sh "$bin" || failures=$((failures + 1))
+fi
+
 # ---- summary: median and range per scenario and metric ----
 shopt -s nullglob
 files=("$out"/*-[0-9]*.json)

@@ -146,7 +146,8 @@
       'err.offline': '网络未连接，请稍后重试',
       'err.empty': '请输入内容',
       'err.bad_empno': '工号只能包含字母、数字和 _ . -（最多 32 位）',
-      'err.unknown': '出错了（{code}）'
+      'err.unknown': '出错了（{code}）',
+      'alert.store_split': '严重：业务进程连着两个不同的数据库，正在运行两场抽奖！请让所有业务进程使用同一个 store（postgresql://…）后重启。'
     },
     en: {
       langSwitch: '中文',
@@ -282,6 +283,7 @@
       'err.offline': 'Not connected; try again in a moment',
       'err.empty': 'Type something first',
       'err.bad_empno': 'Employee numbers use letters, digits and _ . - (32 at most)',
+      'alert.store_split': 'SERIOUS: business workers use two different stores, so two lotteries are running. Give every business worker the same store (postgresql://...) and restart them.',
       'err.unknown': 'Something went wrong ({code})'
     }
   };
@@ -437,8 +439,27 @@
     if (this.ws && this.ws.readyState === 1) { this.ws.send(JSON.stringify(obj)); return true; }
     return false;
   };
+  // A server alert (e.g. store_split): a red bar across the top of the page
+  // until the page is reloaded; shown by every page that receives one.
+  function showAlert(m) {
+    var bar = document.getElementById('server-alert');
+    if (!bar) {
+      bar = document.createElement('div');
+      bar.id = 'server-alert';
+      bar.setAttribute('role', 'alert');
+      bar.style.cssText = 'position:fixed;left:0;right:0;top:0;z-index:9999;padding:12px 16px;' +
+        'background:#b00020;color:#fff;font-size:18px;font-weight:bold;text-align:center';
+      document.body.appendChild(bar);
+    }
+    bar.setAttribute('data-code', String(m.code || ''));
+    var key = 'alert.' + m.code;
+    var text = t(key);
+    bar.textContent = text === key ? String(m.message || m.code) : text;
+  }
+
   Connection.prototype.dispatch = function (m) {
     if (m.type === 'ping') { this.raw({type: 'pong'}); return; }
+    if (m.type === 'alert') { showAlert(m); return; }
     if ((m.type === 'reply' || m.type === 'error') && m.rid !== undefined && m.rid !== null) {
       for (var i = 0; i < this.pending.length; i++) {
         var p = this.pending[i];
