@@ -92,6 +92,7 @@ test: deps test-deps
 	$(MAKE) --no-print-directory all $(UNIT_BINS) $(INTEG_BINS)
 	GW_FIXTURES=$(FIXTURES) GW_BIN=$(abspath $(BUILD)) tests/run-all.sh $(UNIT_BINS) $(INTEG_BINS)
 	$(MAKE) --no-print-directory test-browser
+	$(MAKE) --no-print-directory test-deploy
 
 test-asan: deps test-deps
 	$(MAKE) --no-print-directory BUILD=build-asan \
@@ -207,3 +208,12 @@ $(BUILD)/bench/lottery_signin: tests/bench/lottery_signin.c
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs jansson 2>/dev/null) -lcrypto -lm
 bench: $(BUILD)/bench/lottery_signin
+
+# ---- deploy (issue 9) ----
+# The configs of servers A, B and C (deploy/production) started for real on
+# loopback through deploy/gw, with addresses, ports, pid/log files and the
+# store overridden (tests/deploy/check-configs.sh); a step of `make test`.
+.PHONY: test-deploy
+test-deploy: deps test-deps
+	$(MAKE) --no-print-directory all
+	tests/deploy/check-configs.sh $(abspath $(BUILD))

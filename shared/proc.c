@@ -126,6 +126,8 @@ static int daemonize(const char *logfile, int *ready_fd)
     dup2(out, STDERR_FILENO);
     close(in);
     close(out);
+    /* Every process of the role follows logFile when logrotate moves it. */
+    log_set_file(logfile);
     *ready_fd = p[1];
     return 0;
 }
