@@ -116,7 +116,15 @@ static void answer_draw(struct req *q, json_t *r, int replayed, const struct sto
     const json_t *absent = json_object_get(r, "absent");
     if (absent)
         req_push_all("winner.absent", absent);
-    req_push_all(push_type, r);
+    req_push(push_type, r, GROUP_SCREENS, GROUP_ADMINS, NULL);
+    /* Thousands of phones need neither the rolling names nor the pool
+     * (2-3 KB each): they get the draw without its "sample". */
+    json_t *lean = json_deep_copy(r);
+    json_t *d = lean ? json_object_get(lean, "draw") : NULL;
+    if (d)
+        json_object_del(d, "sample");
+    req_push(push_type, lean ? lean : r, GROUP_PHONES, NULL, NULL);
+    json_decref(lean);
     json_decref(r);
     push_prizes(q->store);
 }
