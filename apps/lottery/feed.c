@@ -12,6 +12,7 @@ struct feed {
     feed_push_fn *push;
     void *arg;
     int holding;
+    int pushed_once;
     long long last_seq;     /* the last sign-in pushed */
     long long next_lease_ms;
 };
@@ -47,17 +48,18 @@ void feed_tick(struct feed *f)
         f->next_lease_ms = now + FEED_LEASE_EVERY_MS;
         int r = store_lease(f->store, "signin-feed", f->holder, now, FEED_LEASE_TTL_MS);
         if (r == 1 && !f->holding) {
-            /* Newly in charge: start after what is there now (the screens
-             * got the recent names with their state) and push the counts. */
+            /* Newly in charge (at start, or after a holder died): the names
+             * the last holder may not have pushed are among the newest, so
+             * start FEED_NAMES back — a name shown twice is better than one
+             * never shown — and push at once. */
             json_t *c = store_signins_since(f->store, 0, 0, &e);
             if (!c)
                 return;
-            f->last_seq = json_integer_value(json_object_get(c, "seq"));
+            long long seq = json_integer_value(json_object_get(c, "seq"));
+            json_decref(c);
+            f->last_seq = seq > FEED_NAMES ? seq - FEED_NAMES : 0;
             f->holding = 1;
             gw_log(GW_LOG_INFO, "lottery: this process now feeds the screens (%s)", f->holder);
-            f->push(c, f->arg);
-            json_decref(c);
-            return;
         }
         if (r != 1 && f->holding)
             gw_log(GW_LOG_INFO, "lottery: this process no longer feeds the screens (%s)",
@@ -71,7 +73,9 @@ void feed_tick(struct feed *f)
     if (!c)
         return;
     long long seq = json_integer_value(json_object_get(c, "seq"));
-    if (seq > f->last_seq) {
+    /* seq == 0 with a fresh holder: push the counts once anyway. */
+    if (seq > f->last_seq || (seq == 0 && !f->pushed_once)) {
+        f->pushed_once = 1;
         f->last_seq = seq;
         f->push(c, f->arg);
     }

@@ -8,7 +8,9 @@
  * store for sign-ins after the last one it pushed and, when there are any,
  * pushes one `signins` message with the absolute counts and the newest
  * names. The counts are absolute, so a lost push or a change of holder
- * never leaves a screen with a wrong number. */
+ * never leaves a screen with a wrong number; a new holder starts
+ * FEED_NAMES sign-ins back, so names its predecessor had not pushed yet
+ * still reach the wall. */
 #ifndef LOTTERY_FEED_H
 #define LOTTERY_FEED_H
 
