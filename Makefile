@@ -93,6 +93,7 @@ test: deps test-deps
 	GW_FIXTURES=$(FIXTURES) GW_BIN=$(abspath $(BUILD)) tests/run-all.sh $(UNIT_BINS) $(INTEG_BINS)
 	$(MAKE) --no-print-directory test-browser
 	$(MAKE) --no-print-directory test-deploy
+	$(MAKE) --no-print-directory test-topology
 
 test-asan: deps test-deps
 	$(MAKE) --no-print-directory BUILD=build-asan \
@@ -217,3 +218,25 @@ bench: $(BUILD)/bench/lottery_signin
 test-deploy: deps test-deps
 	$(MAKE) --no-print-directory all
 	tests/deploy/check-configs.sh $(abspath $(BUILD))
+
+# ---- topology test (issue 9) ----
+# `make test-topology` (the last step of `make test`): the three-server deployment
+# (deploy/production/server-{a,b,c}.ini started with deploy/gw) on one machine, each
+# server a network namespace on a bridge, haproxy as the load balancer (TCP, PROXY v2,
+# health checks), PostgreSQL on A, the client host's phones and admins from
+# $(BUILD)/topology/topo (tests/topology/*.c). Needs root; skips only where the
+# machine forbids network namespaces. tests/topology/run.sh says what it checks.
+TOPO_DEB_PKGS := iproute2 haproxy postgresql curl
+.PHONY: test-topology topology-deps
+topology-deps:
+	@missing=$$(for p in $(TOPO_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make topology-deps: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+$(BUILD)/topology/topo: $(wildcard tests/topology/*.c) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(SHARED_LIB) $(LDLIBS) $(shell pkg-config --libs jansson libcrypto 2>/dev/null)
+test-topology: deps topology-deps
+	$(MAKE) --no-print-directory all $(BUILD)/topology/topo
+	tests/topology/run.sh $(abspath $(BUILD))
