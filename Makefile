@@ -156,12 +156,12 @@ test-browser: deps
 	node tests/browser/lottery.test.js $(abspath $(BUILD))
 
 # ---- the C GatewayClient and gwctl (issue 4) ----
-# libgwclient.a is the business worker's API code (api.c, query.c, value.c)
+# libgwclient.a is the business worker's API code (api*.c, query.c)
 # over business/gwclient/gwclient.c, which stands in for links.c/events.c
 # (connection-per-call transport, gateway list from the register); gwctl is
 # its command line. business/gwclient/ is a subfolder so the business role's
 # $(wildcard business/*.c) never links these files.
-GWCLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,business/api.c business/query.c business/value.c business/gwclient/gwclient.c)
+GWCLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,business/api.c business/api_push.c business/api_session.c business/api_query.c business/query.c business/gwclient/gwclient.c)
 $(BUILD)/obj/business/gwclient/%.o: CPPFLAGS += -Ibusiness
 $(BUILD)/libgwclient.a: $(GWCLIENT_OBJ)
 	@rm -f $@

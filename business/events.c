@@ -21,7 +21,7 @@
 #include "loop.h"
 #include "netaddr.h"
 #include "phpser.h"
-#include "value.h"
+#include "phpval.h"
 
 static const char *callback_name(uint8_t cmd)
 {
@@ -102,11 +102,17 @@ struct guard {
     UT_hash_handle hh;
 };
 
-/* One table per worker process (struct bw is one per process too); freed at
- * exit. */
-static struct guard *guards;
-static size_t n_guards;
-static int guard_atexit;
+/* The guard's table. One per worker process, like struct bw, which should
+ * hold it (bw.h belongs to the worker's core; until it has a slot for it,
+ * the process's one table is `guard_tab` below and every function takes it
+ * explicitly). Freed at exit. */
+struct guard_table {
+    struct guard *head; /* uthash, in insertion (= touch) order */
+    size_t n;
+    int atexit_set;
+};
+
+static struct guard_table guard_tab;
 
 static uint32_t crc_table[256];
 
@@ -126,43 +132,43 @@ static uint32_t crc32_of(const void *p, size_t n)
     return c ^ 0xFFFFFFFFu;
 }
 
-static void guard_del(struct guard *g)
+static void guard_del(struct guard_table *t, struct guard *g)
 {
-    HASH_DEL(guards, g);
+    HASH_DEL(t->head, g);
     free(g);
-    n_guards--;
+    t->n--;
 }
 
 static void guard_free_all(void)
 {
     struct guard *g, *tmp;
-    HASH_ITER(hh, guards, g, tmp)
-    guard_del(g);
+    HASH_ITER(hh, guard_tab.head, g, tmp)
+    guard_del(&guard_tab, g);
 }
 
-static struct guard *guard_find(const char *client_id)
+static struct guard *guard_find(struct guard_table *t, const char *client_id)
 {
     struct guard *g = NULL;
-    HASH_FIND(hh, guards, client_id, CLIENTID_LEN, g);
+    HASH_FIND(hh, t->head, client_id, CLIENTID_LEN, g);
     return g;
 }
 
 /* Drops expired entries; the table iterates in insertion order and every
  * touch re-inserts, so the oldest are at the head. */
-static void guard_sweep(int64_t now)
+static void guard_sweep(struct guard_table *t, int64_t now)
 {
     struct guard *g, *tmp;
-    HASH_ITER(hh, guards, g, tmp)
+    HASH_ITER(hh, t->head, g, tmp)
     {
-        if (now - g->touched < GUARD_TTL_MS && n_guards < GUARD_MAX)
+        if (now - g->touched < GUARD_TTL_MS && t->n < GUARD_MAX)
             break;
-        guard_del(g);
+        guard_del(t, g);
     }
 }
 
 /* This process made the gateway hold bytes[0..len) (known) or an unknown
  * merge (!known) for client_id. */
-static void guard_note(const char *client_id, const void *bytes, size_t len, int known)
+static void guard_note(struct guard_table *t, const char *client_id, const void *bytes, size_t len, int known)
 {
     char id[CLIENTID_LEN + 1];
     if (strlen(client_id) != CLIENTID_LEN)
@@ -171,27 +177,27 @@ static void guard_note(const char *client_id, const void *bytes, size_t len, int
         id[i] = (char)tolower((unsigned char)client_id[i]);
     id[CLIENTID_LEN] = 0;
     int64_t now = loop_now_ms();
-    guard_sweep(now);
-    struct guard *g = guard_find(id);
+    guard_sweep(t, now);
+    struct guard *g = guard_find(t, id);
     if (g) {
-        HASH_DEL(guards, g); /* re-inserted at the tail: the newest */
+        HASH_DEL(t->head, g); /* re-inserted at the tail: the newest */
     } else {
         g = calloc(1, sizeof *g);
         if (!g)
             return;
         memcpy(g->client_id, id, sizeof id);
-        n_guards++;
-        if (!guard_atexit)
-            guard_atexit = atexit(guard_free_all) == 0;
+        t->n++;
+        if (!t->atexit_set)
+            t->atexit_set = atexit(guard_free_all) == 0;
     }
     g->crc = known ? crc32_of(bytes, len) : 0;
     g->unknown = !known;
     g->touched = now;
     int oom_ = 0;
-    HASH_ADD(hh, guards, client_id, CLIENTID_LEN, g);
+    HASH_ADD(hh, t->head, client_id, CLIENTID_LEN, g);
     if (oom_) {
         free(g);
-        n_guards--;
+        t->n--;
     }
 }
 
@@ -201,7 +207,7 @@ static void on_session_written(struct bw *bw, const char *client_id, const void 
 {
     (void)bw;
     if (client_id)
-        guard_note(client_id, bytes, len, known);
+        guard_note(&guard_tab, client_id, bytes, len, known);
 }
 
 /* The CRC of the canonical form of a session: our encoding of its decoded
@@ -237,11 +243,11 @@ static int guard_matches(struct bw_ctx *c, const struct guard *g)
 static int guard_check(struct bw *bw, uint32_t *fetched_crc)
 {
     struct bw_ctx *c = &bw->ctx;
-    struct guard *g = guard_find(c->client_id);
+    struct guard *g = guard_find(&guard_tab, c->client_id);
     if (!g)
         return 0;
     if (guard_matches(c, g)) {
-        guard_del(g);
+        guard_del(&guard_tab, g);
         return 0;
     }
     struct gw_result res = {0};
@@ -257,7 +263,7 @@ static int guard_check(struct bw *bw, uint32_t *fetched_crc)
         return 0;
     }
     msgpack_object copy = {.type = MSGPACK_OBJECT_NIL};
-    if (res.value.via.map.size > 0 && val_copy(&c->zone, &copy, &res.value) < 0) {
+    if (res.value.via.map.size > 0 && phpval_copy(&c->zone, &copy, &res.value) < 0) {
         gw_result_free(&res);
         return 0;
     }
@@ -280,7 +286,7 @@ static void guard_after(struct bw *bw, int wrote, int fetched, uint32_t fetched_
 {
     struct bw_ctx *c = &bw->ctx;
     if (wrote) {
-        guard_note(c->client_id, buf_head(&c->scratch), buf_avail(&c->scratch), 1);
+        guard_note(&guard_tab, c->client_id, buf_head(&c->scratch), buf_avail(&c->scratch), 1);
         return;
     }
     /* gw_set_session / gw_update_session on the current client made the
@@ -288,7 +294,7 @@ static void guard_after(struct bw *bw, int wrote, int fetched, uint32_t fetched_
     if (c->baseline_own) {
         uint32_t crc = crc32_of(buf_head(&c->baseline), buf_avail(&c->baseline));
         if (!fetched || crc != fetched_crc)
-            guard_note(c->client_id, buf_head(&c->baseline), buf_avail(&c->baseline), 1);
+            guard_note(&guard_tab, c->client_id, buf_head(&c->baseline), buf_avail(&c->baseline), 1);
     }
 }
 
@@ -357,9 +363,9 @@ void events_dispatch(struct bw *bw, struct link *l, const struct gwp_frame *f)
     struct bw_ctx *c = &bw->ctx;
     clientid_encode(f->hdr.local_ip, f->hdr.local_port, f->hdr.connection_id, c->client_id);
     if (cmd == GWP_CMD_ON_CLOSE) {
-        struct guard *g = guard_find(c->client_id);
+        struct guard *g = guard_find(&guard_tab, c->client_id);
         if (g)
-            guard_del(g);
+            guard_del(&guard_tab, g);
     }
     if ((cmd == GWP_CMD_ON_CONNECT && !app->on_connect) || (cmd == GWP_CMD_ON_CLOSE && !app->on_close) ||
         (cmd == GWP_CMD_ON_WEBSOCKET_CONNECT && !app->on_websocket_connect))
@@ -382,7 +388,7 @@ void events_dispatch(struct bw *bw, struct link *l, const struct gwp_frame *f)
     c->baseline_own = 0;
 
     uint32_t fetched_crc = 0;
-    int fetched = cmd != GWP_CMD_ON_CLOSE && guards ? guard_check(bw, &fetched_crc) : 0;
+    int fetched = cmd != GWP_CMD_ON_CLOSE && guard_tab.head ? guard_check(bw, &fetched_crc) : 0;
 
     int64_t t0 = loop_now_ms();
     int rc = 0;

@@ -17,7 +17,12 @@
  * Lookups (connection id, uid, group, membership) are O(1) hash lookups. An
  * idle client costs a 56-byte struct plus its id-table slot (8 bytes at a
  * load between 1/8 and 1/2); a uid binding adds 32 bytes, each group
- * membership 48 plus a slot. Sessions are allocated only when non-empty. */
+ * membership 48 plus a slot. Sessions are allocated only when non-empty.
+ *
+ * The module (prefix gws_, "gateway state") is two files: state.c, the table,
+ * and commands.c, the command engine (gws_exec); state_int.h holds the types
+ * they share. ext_data is read through extdata.h, replies are written with
+ * phpser.h's writer, sessions merged with phpval.h. */
 #ifndef GW_GATEWAY_STATE_H
 #define GW_GATEWAY_STATE_H
 
@@ -26,7 +31,7 @@
 
 #include "buf.h"
 #include "gwp.h"
-#include "msg.h"
+#include "gwmsg.h"
 
 struct gws;
 struct gws_client;

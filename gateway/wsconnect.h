@@ -24,11 +24,12 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "phpurl.h"
 
 #define WSCONNECT_MAX_HEAD 16384u      /* bytes through the blank line */
 #define WSCONNECT_MAX_HEADERS 100u     /* header lines */
-#define WSCONNECT_MAX_INPUT_VARS 1000u /* PHP max_input_vars: later query vars are dropped */
-#define WSCONNECT_MAX_NESTING 64u      /* PHP max_input_nesting_level: deeper vars are dropped */
+#define WSCONNECT_MAX_INPUT_VARS PHPURL_MAX_INPUT_VARS /* PHP max_input_vars: later query vars are dropped */
+#define WSCONNECT_MAX_NESTING PHPURL_MAX_NESTING       /* PHP max_input_nesting_level: deeper vars are dropped */
 
 /* Builds the PHP-serialized ON_WEBSOCKET_CONNECT body (§8, workerman 5):
  * a:3:{get, server, cookie} from the raw HTTP request head (request line +
@@ -58,5 +59,17 @@ int wsconnect_body(const char *head, size_t len, const char *remote_addr, uint16
  * complete yet. The caller refuses a client whose head is not complete within
  * WSCONNECT_MAX_HEAD bytes. */
 size_t wsconnect_head_len(const char *buf, size_t len);
+
+/* The same body from what libwebsockets parsed (wsconnect_lws.c), for when
+ * the raw head is not available (wss: it is inside TLS): the query as lws
+ * keeps it (URL-decoded name=value fragments), one HTTP_<NAME> per header
+ * lws knows, in lws' token order, and the cookies. Appended to out; on
+ * error (-ENOMEM) out->len is restored. */
+struct lws;
+int wsconnect_body_lws(struct lws *wsi, const char *remote_addr, uint16_t remote_port, uint16_t server_port,
+                       struct buf *out);
+/* A copy of lws header tok (an enum lws_token_indexes) in a malloc'd
+ * NUL-terminated string, NULL when absent. */
+char *wsconnect_lws_header(struct lws *wsi, int tok);
 
 #endif

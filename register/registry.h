@@ -25,7 +25,7 @@ struct reg_peer {
 struct registry_ops {
     /* Queue bytes to the peer (copied). */
     void (*send)(void *ctx, struct reg_peer *p, const uint8_t *data, size_t len);
-    /* Close after queued bytes are flushed; reason is for the log (already logged). */
+    /* Close after queued bytes are flushed (the registry has already logged why). */
     void (*close)(void *ctx, struct reg_peer *p);
 };
 

@@ -514,95 +514,173 @@ int phpser_decode(const uint8_t *in, size_t len, msgpack_zone *zone, msgpack_obj
     return 0;
 }
 
-/* --------------------------------------------------------------- encoder */
+/* ---------------------------------------------------------------- writer */
 
-static int enc_bytes(struct buf *b, const char *p, uint32_t n)
+void phpser_w_raw(struct phpser_w *w, const void *p, size_t n)
 {
-    int r = buf_printf(b, "s:%" PRIu32 ":\"", n);
-    if (r == 0)
-        r = buf_append(b, p, n);
-    if (r == 0)
-        r = buf_append(b, "\";", 2);
-    return r;
+    if (!w->err && n && buf_append(w->b, p, n) < 0)
+        w->err = -ENOMEM;
 }
 
-static int enc_key(struct buf *b, const msgpack_object *k)
+uint8_t *phpser_w_reserve(struct phpser_w *w, size_t n)
+{
+    uint8_t *p = w->err ? NULL : buf_reserve(w->b, n);
+    if (!p && !w->err)
+        w->err = -ENOMEM;
+    return p;
+}
+
+void phpser_w_commit(struct phpser_w *w, size_t n)
+{
+    if (!w->err)
+        buf_commit(w->b, n);
+}
+
+/* Decimal digits of m, right-aligned to end; returns where they start. */
+static char *fmt_u64(char *end, uint64_t m)
+{
+    do
+        *--end = (char)('0' + m % 10);
+    while (m /= 10);
+    return end;
+}
+
+/* <tag>:<digits><term> in one append: i:5; a:3:{ s:7:" */
+static void w_num(struct phpser_w *w, char tag, int neg, uint64_t m, const char *term, size_t tn)
+{
+    char tmp[32];
+    char *end = tmp + sizeof tmp - 2;
+    char *p = fmt_u64(end, m);
+    if (neg)
+        *--p = '-';
+    *--p = ':';
+    *--p = tag;
+    memcpy(end, term, tn);
+    phpser_w_raw(w, p, (size_t)(end - p) + tn);
+}
+
+void phpser_w_null(struct phpser_w *w) { phpser_w_raw(w, "N;", 2); }
+void phpser_w_bool(struct phpser_w *w, int v) { phpser_w_raw(w, v ? "b:1;" : "b:0;", 4); }
+
+void phpser_w_int(struct phpser_w *w, int64_t v)
+{
+    /* The magnitude in unsigned arithmetic: INT64_MIN has no positive twin. */
+    w_num(w, 'i', v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, ";", 1);
+}
+
+void phpser_w_double(struct phpser_w *w, double d)
+{
+    char f[40] = "d:";
+    int n = phpser_format_double(d, f + 2);
+    f[2 + n] = ';';
+    phpser_w_raw(w, f, (size_t)n + 3);
+}
+
+void phpser_w_str_open(struct phpser_w *w, size_t n) { w_num(w, 's', 0, n, ":\"", 2); }
+void phpser_w_str_close(struct phpser_w *w) { phpser_w_raw(w, "\";", 2); }
+
+void phpser_w_str(struct phpser_w *w, const void *p, size_t n)
+{
+    phpser_w_str_open(w, n);
+    phpser_w_raw(w, p, n);
+    phpser_w_str_close(w);
+}
+
+void phpser_w_key(struct phpser_w *w, const void *p, size_t n)
 {
     int64_t iv;
+    if (phpser_key_is_int(p, n, &iv))
+        phpser_w_int(w, iv);
+    else
+        phpser_w_str(w, p, n);
+}
+
+void phpser_w_arr(struct phpser_w *w, size_t n) { w_num(w, 'a', 0, n, ":{", 2); }
+void phpser_w_end(struct phpser_w *w) { phpser_w_raw(w, "}", 1); }
+
+/* --------------------------------------------------------------- encoder */
+
+static void w_fail(struct phpser_w *w, int err)
+{
+    if (!w->err)
+        w->err = err;
+}
+
+static void enc_key(struct phpser_w *w, const msgpack_object *k)
+{
     switch (k->type) {
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (k->via.u64 > INT64_MAX)
-            return -EINVAL;
-        return buf_printf(b, "i:%" PRIu64 ";", k->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return buf_printf(b, "i:%" PRId64 ";", k->via.i64);
+            w_fail(w, -EINVAL);
+        else
+            phpser_w_int(w, (int64_t)k->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: phpser_w_int(w, k->via.i64); break;
     case MSGPACK_OBJECT_STR:
         /* PHP would have turned such a string into an int key when building
          * the array (§10.4); write what PHP would write. */
-        if (phpser_key_is_int(k->via.str.ptr, k->via.str.size, &iv))
-            return buf_printf(b, "i:%" PRId64 ";", iv);
-        return enc_bytes(b, k->via.str.ptr, k->via.str.size);
-    default:
-        return -EINVAL;
+        phpser_w_key(w, k->via.str.ptr, k->via.str.size);
+        break;
+    default: w_fail(w, -EINVAL); break;
     }
 }
 
-static int enc_value(struct buf *b, const msgpack_object *v, unsigned depth)
+static void enc_value(struct phpser_w *w, const msgpack_object *v, unsigned depth)
 {
-    char f[32];
-    int r;
+    if (w->err)
+        return;
     switch (v->type) {
-    case MSGPACK_OBJECT_NIL:
-        return buf_append(b, "N;", 2);
-    case MSGPACK_OBJECT_BOOLEAN:
-        return buf_append(b, v->via.boolean ? "b:1;" : "b:0;", 4);
+    case MSGPACK_OBJECT_NIL: phpser_w_null(w); break;
+    case MSGPACK_OBJECT_BOOLEAN: phpser_w_bool(w, v->via.boolean); break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (v->via.u64 > INT64_MAX)
-            return -EINVAL;
-        return buf_printf(b, "i:%" PRIu64 ";", v->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return buf_printf(b, "i:%" PRId64 ";", v->via.i64);
+            w_fail(w, -EINVAL);
+        else
+            phpser_w_int(w, (int64_t)v->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: phpser_w_int(w, v->via.i64); break;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        phpser_format_double(v->via.f64, f);
-        return buf_printf(b, "d:%s;", f);
-    case MSGPACK_OBJECT_STR:
-        return enc_bytes(b, v->via.str.ptr, v->via.str.size);
-    case MSGPACK_OBJECT_BIN:
-        return enc_bytes(b, v->via.bin.ptr, v->via.bin.size);
+    case MSGPACK_OBJECT_FLOAT64: phpser_w_double(w, v->via.f64); break;
+    case MSGPACK_OBJECT_STR: phpser_w_str(w, v->via.str.ptr, v->via.str.size); break;
+    case MSGPACK_OBJECT_BIN: phpser_w_str(w, v->via.bin.ptr, v->via.bin.size); break;
     case MSGPACK_OBJECT_ARRAY:
-        if (depth >= PHPSER_HARD_MAX_DEPTH)
-            return -EINVAL;
-        if ((r = buf_printf(b, "a:%" PRIu32 ":{", v->via.array.size)) < 0)
-            return r;
-        for (uint32_t i = 0; i < v->via.array.size; i++) {
-            if ((r = buf_printf(b, "i:%" PRIu32 ";", i)) < 0 ||
-                (r = enc_value(b, &v->via.array.ptr[i], depth + 1)) < 0)
-                return r;
+        if (depth >= PHPSER_HARD_MAX_DEPTH) {
+            w_fail(w, -EINVAL);
+            break;
         }
-        return buf_append(b, "}", 1);
+        phpser_w_arr(w, v->via.array.size);
+        for (uint32_t i = 0; i < v->via.array.size && !w->err; i++) {
+            phpser_w_int(w, i);
+            enc_value(w, &v->via.array.ptr[i], depth + 1);
+        }
+        phpser_w_end(w);
+        break;
     case MSGPACK_OBJECT_MAP:
-        if (depth >= PHPSER_HARD_MAX_DEPTH)
-            return -EINVAL;
-        if ((r = buf_printf(b, "a:%" PRIu32 ":{", v->via.map.size)) < 0)
-            return r;
-        for (uint32_t i = 0; i < v->via.map.size; i++) {
-            if ((r = enc_key(b, &v->via.map.ptr[i].key)) < 0 ||
-                (r = enc_value(b, &v->via.map.ptr[i].val, depth + 1)) < 0)
-                return r;
+        if (depth >= PHPSER_HARD_MAX_DEPTH) {
+            w_fail(w, -EINVAL);
+            break;
         }
-        return buf_append(b, "}", 1);
-    default:
-        return -EINVAL;
+        phpser_w_arr(w, v->via.map.size);
+        for (uint32_t i = 0; i < v->via.map.size && !w->err; i++) {
+            enc_key(w, &v->via.map.ptr[i].key);
+            enc_value(w, &v->via.map.ptr[i].val, depth + 1);
+        }
+        phpser_w_end(w);
+        break;
+    default: w_fail(w, -EINVAL); break;
     }
 }
+
+void phpser_w_value(struct phpser_w *w, const msgpack_object *v) { enc_value(w, v, 0); }
 
 int phpser_encode(struct buf *out, const msgpack_object *v)
 {
     /* Count unread bytes, not len: buf_reserve may slide data to the front. */
     size_t keep = out->len - out->off;
-    int r = enc_value(out, v, 0);
-    if (r < 0 && out->data)
+    struct phpser_w w;
+    phpser_w_init(&w, out);
+    enc_value(&w, v, 0);
+    if (w.err && out->data)
         out->len = out->off + keep;
-    return r;
+    return w.err;
 }

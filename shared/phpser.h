@@ -59,6 +59,43 @@ struct phpser_limits {
 int phpser_decode(const uint8_t *in, size_t len, msgpack_zone *zone, msgpack_object *out,
                   const struct phpser_limits *lim, char *err, size_t errlen);
 
+/* The one PHP serialize() writer (phpser_encode is built on it; the gateway's
+ * replies and handshake data use it directly). The error is sticky: once an
+ * append fails every later call does nothing, so a builder tests w->err once
+ * at the end. The writer only appends: on error the caller drops the partial
+ * text (phpser_encode does it itself). */
+struct phpser_w {
+    struct buf *b; /* borrowed; appended to */
+    int err;       /* 0, or the first error: -ENOMEM, -EINVAL (a value PHP cannot represent) */
+};
+
+static inline void phpser_w_init(struct phpser_w *w, struct buf *b)
+{
+    w->b = b;
+    w->err = 0;
+}
+/* Bytes written verbatim (a literal, or already serialized text). */
+void phpser_w_raw(struct phpser_w *w, const void *p, size_t n);
+void phpser_w_null(struct phpser_w *w);                       /* N; */
+void phpser_w_bool(struct phpser_w *w, int v);                /* b:0; b:1; */
+void phpser_w_int(struct phpser_w *w, int64_t v);             /* i:v; */
+void phpser_w_double(struct phpser_w *w, double d);           /* d:x; as phpser_format_double */
+void phpser_w_str(struct phpser_w *w, const void *p, size_t n); /* s:n:"…"; */
+/* A string key: i: when it is a canonical int64 (§10.4), as PHP stores it, else s:. */
+void phpser_w_key(struct phpser_w *w, const void *p, size_t n);
+void phpser_w_arr(struct phpser_w *w, size_t n);              /* a:n:{ */
+void phpser_w_end(struct phpser_w *w);                        /* } */
+/* A string written in pieces: s:n:" here, then exactly n bytes (phpser_w_raw
+ * or phpser_w_reserve), then phpser_w_str_close for "; */
+void phpser_w_str_open(struct phpser_w *w, size_t n);
+void phpser_w_str_close(struct phpser_w *w);
+/* Room for n bytes the caller fills, then phpser_w_commit(w, n); NULL after
+ * an error (nothing to fill then). */
+uint8_t *phpser_w_reserve(struct phpser_w *w, size_t n);
+void phpser_w_commit(struct phpser_w *w, size_t n);
+/* Any value tree, with the rules of phpser_encode below. */
+void phpser_w_value(struct phpser_w *w, const msgpack_object *v);
+
 /* Appends the PHP serialize() text of *v to out (borrowed; only appended to).
  * MAP keys must be integers within int64 or STR (a STR key that is a
  * canonical int64, §10.4, is written as i:, as PHP would store it).

@@ -1,25 +1,23 @@
-/* gwclient: the business API (api.c, query.c) outside a business worker.
+/* gwclient: the business API (api.c, api_*.c, query.c) outside a business
+ * worker.
  *
- * Why this file re-implements links.h: every call of api.c reaches the
- * gateways through seven functions — links_find/links_count/links_at to pick
- * gateways, link_usable/link_send to push, links_flush before a query, and
- * events_session_load for the current client. Inside the business binary
- * links.c provides them over persistent WORKER_CONNECT links driven by an
- * epoll loop. Here they are provided over the GatewayClient transport
- * (connection per push, list from the register), so api.c's routing, JSON
- * building, fan-out and reply merging serve both unchanged. This file is
- * therefore never linked into build/business (it lives in a subfolder the
- * role's wildcard does not see), and links.c / events.c never into
- * libgwclient.a.
+ * Every call of the API reaches the gateways through its transport table
+ * (struct api_transport, api.h): inside the business binary api_worker.c
+ * binds the persistent WORKER_CONNECT links of links.c, driven by an epoll
+ * loop. Here gwc_init binds the GatewayClient transport (connection per
+ * push, list from the register), so the API's routing, JSON building,
+ * fan-out and reply merging serve both unchanged. This file is never linked
+ * into build/business (it lives in a subfolder the role's wildcard does not
+ * see), and links.c / events.c / api_worker.c never into libgwclient.a.
  *
  * Link objects: the addresses the register ever listed form an append-only
  * array (`set`), each flagged in_set when the latest list names it. Indexes
- * never move, so a list fetched in the middle of api.c's `for (i <
- * links_count())` loop (a slow connect can outlast the 1 s cache) neither
- * skips nor repeats a gateway. Per-client calls to an address the register
- * does not list get a separate `adhoc` link: PHP sends those without
- * consulting the register, and they must not join broadcasts.
- * link_usable() is "state == LINK_UP": listed set links and adhoc links. */
+ * never move, so a list fetched in the middle of the API's `for (i <
+ * count())` loop (a slow connect can outlast the 1 s cache) neither skips
+ * nor repeats a gateway. Per-client calls to an address the register does
+ * not list get a separate `adhoc` link: PHP sends those without consulting
+ * the register, and they must not join broadcasts. usable() is
+ * "state == LINK_UP": listed set links and adhoc links. */
 #include "gwclient.h"
 
 #include <errno.h>
@@ -35,7 +33,6 @@
 #include "bw.h"
 #include "clientid.h"
 #include "config.h"
-#include "events.h"
 #include "gwp.h"
 #include "links.h"
 #include "loop.h"
@@ -313,9 +310,9 @@ static void push_result(const struct link *l, int ok)
     G.pushes.n_missing++;
 }
 
-/* ---- links.h, the GatewayClient way ---- */
+/* ---- the API's transport, the GatewayClient way ---- */
 
-struct link *links_find(struct links *ls, uint32_t ip, uint16_t port)
+static struct link *gwc_find(struct links *ls, uint32_t ip, uint16_t port)
 {
     struct link *l = find_in(ls->set, ls->nset, ip, port);
     if (l && l->in_set)
@@ -334,19 +331,19 @@ struct link *links_find(struct links *ls, uint32_t ip, uint16_t port)
 }
 
 /* The one place a broadcast or query starts from: refresh a stale list. */
-size_t links_count(const struct links *ls)
+static size_t gwc_count(const struct links *ls)
 {
     if (G.ready && (!G.fetched || loop_now_ms() - G.fetched_at >= LIST_CACHE_MS))
         gwc_refresh();
     return ls->nset;
 }
 
-struct link *links_at(struct links *ls, size_t i) { return i < ls->nset ? ls->set[i] : NULL; }
+static struct link *gwc_at(struct links *ls, size_t i) { return i < ls->nset ? ls->set[i] : NULL; }
 
-int link_usable(const struct link *l) { return l && l->state == LINK_UP; }
+static int gwc_usable(const struct link *l) { return l && l->state == LINK_UP; }
 
 /* GatewayClient's sendToGateway: connect, auth + command in one write, close. */
-int link_send(struct link *l, const struct gwp_header *h, const void *ext, size_t ext_len, const void *body,
+static int gwc_send(struct link *l, const struct gwp_header *h, const void *ext, size_t ext_len, const void *body,
               size_t body_len)
 {
     struct buf out = BUF_INIT;
@@ -369,23 +366,26 @@ int link_send(struct link *l, const struct gwp_header *h, const void *ext, size_
     return fd >= 0 && r == 0 ? 0 : -ENOTCONN;
 }
 
-/* Called by api.c before a query (inside a worker: queued pushes go first).
- * Nothing is ever queued here; it is the moment to drop idle request
- * connections, since there is no loop tick. */
-void links_flush(struct links *ls)
+/* Before a query (inside a worker: queued pushes go first). Nothing is ever
+ * queued here; it is the moment to drop idle request connections, since
+ * there is no loop tick. */
+static void gwc_settle(struct links *ls)
 {
     (void)ls;
     if (G.bw.query)
         query_tick(G.bw.query, loop_now_ms());
 }
 
-/* There is never a current client outside a worker (ctx.active stays 0),
- * so api.c never gets here; defined for the linker. */
-int events_session_load(struct bw *bw)
-{
-    (void)bw;
-    return -1;
-}
+/* No current event outside a worker (ctx.active stays 0): no session_load. */
+static const struct api_transport gwc_transport = {
+    .find = gwc_find,
+    .count = gwc_count,
+    .at = gwc_at,
+    .usable = gwc_usable,
+    .send = gwc_send,
+    .settle = gwc_settle,
+    .session_load = NULL,
+};
 
 /* ---- set-up ---- */
 
@@ -404,7 +404,7 @@ void gwc_free(void)
 {
     if (!G.ready)
         return;
-    api_bind(NULL);
+    api_start(NULL, NULL);
     query_free(G.bw.query);
     free_links();
     free(G.cfg.secretKey);
@@ -435,6 +435,6 @@ int gwc_init(const char *register_address, const char *secret_key, char *err, si
     memcpy(G.regs, regs, sizeof regs);
     G.nregs = n;
     G.ready = 1;
-    api_bind(&G.bw);
+    api_start(&G.bw, &gwc_transport);
     return 0;
 }

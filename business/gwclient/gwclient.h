@@ -17,7 +17,7 @@
  *
  * Link with build/libgwclient.a and build/libgwshared.a (plus msgpack-c,
  * jansson, -lm). The library holds the very code of the business worker's
- * API (business/api.c, query.c, value.c); only the transport differs:
+ * API (business/api.c, api_*.c, query.c); only the transport differs:
  *
  * - The gateway list comes from the registers, as PHP's GatewayClient gets
  *   it (spec §2.4): the register addresses are tried in order (3 s connect

@@ -1,12 +1,16 @@
-/* The gateway's state and command engine (gateway/state.c, gateway/msg.c)
- * against the golden vectors of the real PHP gateway, the live captures, and
- * the rules of spec §3.6, §3.8, §4.1, §5.3 and §10.4.
+/* The gateway's state and command engine (gateway/state.c, commands.c,
+ * extdata.c, ptab.c, gwmsg.c) against the golden vectors of the real PHP
+ * gateway, the live captures, and the rules of spec §3.6, §3.8, §4.1, §5.3
+ * and §10.4.
  *
- * The Makefile links unit tests with build/libgwshared.a only, so the two
+ * The Makefile links unit tests with build/libgwshared.a only, so the
  * gateway sources are compiled into this test by including them here (which
  * also lets the tests look at internals: the id counter, table sizes). */
-#include "../../gateway/msg.c"
+#include "../../gateway/gwmsg.c"
+#include "../../gateway/ptab.c"
+#include "../../gateway/extdata.c"
 #include "../../gateway/state.c"
+#include "../../gateway/commands.c"
 
 #include "gwp.h"
 #include "log.h"
@@ -770,7 +774,7 @@ static void test_big_group(void)
     uint32_t first = gws_client_conn_id(cl[0]);
     CU_ASSERT_EQUAL(cmd(s, GWP_CMD_LEAVE_GROUP, first, "everyone"), 0);
     CU_ASSERT_EQUAL(cmd(s, GWP_CMD_JOIN_GROUP, first, "everyone"), 0);
-    struct gws_group *g = group_find(s, "everyone", 8);
+    struct gws_group *g = gws__group_find(s, "everyone", 8);
     CU_ASSERT_FATAL(g != NULL);
     CU_ASSERT_EQUAL(g->members->g_prev->c->id, first); /* utlist: head->prev is the tail */
     CU_ASSERT_EQUAL(g->count, BIG);

@@ -5,7 +5,9 @@
  * limits and random input.
  *
  * The Makefile links unit tests with build/libgwshared.a only, so the gateway
- * source under test is compiled into this test by including it here. */
+ * sources under test (wsconnect.c, phpurl.c) are compiled into this test by
+ * including them here. */
+#include "../../gateway/phpurl.c"
 #include "../../gateway/wsconnect.c"
 
 #include "phpser.h"

@@ -5,11 +5,11 @@
  * belong to the transport. Reference counts are plain integers: the gateway
  * process is single-threaded (libwebsockets is built with LWS_MAX_SMP 1).
  *
- * The module also holds the few PHP-array helpers the gateway needs to treat
- * PHP serialize() values the way PHP itself does (duplicate keys, merging,
- * json_encode); they work on the msgpack_object trees of shared/phpser.h. */
-#ifndef GW_GATEWAY_MSG_H
-#define GW_GATEWAY_MSG_H
+ * The module also holds json_encode of PHP values (what a WebSocket client
+ * gets for an array body); the array semantics themselves (duplicate keys,
+ * merging) are shared/phpval.h's. */
+#ifndef GW_GATEWAY_GWMSG_H
+#define GW_GATEWAY_GWMSG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,11 +30,14 @@
 struct gwmsg {
     uint32_t refs;
     uint8_t flags;
-    uint32_t len;
     /* Per-encoding caches the transport may fill (e.g. [0] text frame,
-     * [1] deflated frame) so N recipients share one encoding. Each enc[i]
-     * must come from malloc(): gwmsg_unref() free()s it with the message.
-     * The engine never reads them. */
+     * [1] deflated frame) so N recipients share one encoding: enc[i] holds
+     * enc_len[i] bytes and enc_mode[i] says how the transport writes them
+     * (e.g. its WebSocket opcode). Each enc[i] must come from malloc():
+     * gwmsg_unref() free()s it with the message. The engine never reads
+     * them. */
+    uint8_t enc_mode[GWMSG_ENC_SLOTS];
+    uint32_t len;
     void *enc[GWMSG_ENC_SLOTS];
     uint32_t enc_len[GWMSG_ENC_SLOTS];
     uint8_t data[]; /* len bytes */
@@ -74,20 +77,5 @@ int gwmsg_json_body_opts(const struct gwmsg *m, struct buf *out, unsigned opts);
 /* json_encode of an already decoded value (same rules and results as above,
  * but a top-level string is JSON-encoded too, as json_encode would). */
 int gwmsg_php_json(const msgpack_object *v, struct buf *out, unsigned opts);
-
-/* Resolves duplicate keys in every array of the tree the way PHP's
- * unserialize() does: a later duplicate overwrites the value and keeps the
- * first position. phpser_decode keeps duplicates; call this before treating
- * a decoded tree as a PHP value. Works in place (entries are compacted).
- * Returns 0 or -ENOMEM (the tree is then partly normalized but valid). */
-int gwmsg_php_normalize(msgpack_object *v);
-
-/* dest = array_replace_recursive(dest, src), both MAPs already normalized:
- * for each key of src in order, if dest has it and both values are arrays
- * they are merged recursively, else dest[key] = src[key] (existing keys keep
- * their position, new ones are appended). New entry arrays come from `zone`;
- * the original entry arrays of dest are not modified. Returns 0, -EINVAL
- * when either is not a MAP, or -ENOMEM. */
-int gwmsg_php_replace_recursive(msgpack_zone *zone, msgpack_object *dest, const msgpack_object *src);
 
 #endif

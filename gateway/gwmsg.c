@@ -1,4 +1,4 @@
-#include "msg.h"
+#include "gwmsg.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "phpser.h"
+#include "phpval.h"
+#include "utf8.h"
 
 /* ------------------------------------------------------------- messages */
 
@@ -42,202 +44,6 @@ void gwmsg_unref(struct gwmsg *m)
     free(m);
 }
 
-/* ------------------------------------------------------ PHP array keys */
-
-/* phpser_decode turns canonical integer strings into integers, so a key is
- * either an integer or a string that is not one, and two keys are the same
- * PHP key exactly when they compare equal here. */
-static int key_is_int(const msgpack_object *k)
-{
-    return k->type == MSGPACK_OBJECT_POSITIVE_INTEGER || k->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
-}
-
-static int key_eq(const msgpack_object *a, const msgpack_object *b)
-{
-    if (key_is_int(a) || key_is_int(b))
-        return key_is_int(a) && key_is_int(b) && a->via.i64 == b->via.i64;
-    if ((a->type != MSGPACK_OBJECT_STR && a->type != MSGPACK_OBJECT_BIN) ||
-        (b->type != MSGPACK_OBJECT_STR && b->type != MSGPACK_OBJECT_BIN))
-        return 0;
-    /* str and bin share layout in msgpack_object's union. */
-    return a->via.str.size == b->via.str.size &&
-           (a->via.str.size == 0 || memcmp(a->via.str.ptr, b->via.str.ptr, a->via.str.size) == 0);
-}
-
-static uint64_t key_mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
-static uint64_t key_hash(const msgpack_object *k)
-{
-    if (key_is_int(k))
-        return key_mix64((uint64_t)k->via.i64);
-    if (k->type != MSGPACK_OBJECT_STR && k->type != MSGPACK_OBJECT_BIN)
-        return 0;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (uint32_t i = 0; i < k->via.str.size; i++)
-        h = (h ^ (uint8_t)k->via.str.ptr[i]) * 0x100000001b3ull;
-    return key_mix64(h);
-}
-
-/* Index over the keys of an entry array, so deduplicating or merging a big
- * array stays linear. Small arrays are scanned instead (no allocation). */
-#define KIDX_SCAN_MAX 8
-
-struct kidx {
-    const msgpack_object_kv *kv; /* the entries the slots point into */
-    uint32_t *slot;              /* entry index + 1; 0 = empty */
-    size_t mask;
-    size_t n;                    /* entries covered when scanning */
-};
-
-static int kidx_init(struct kidx *x, const msgpack_object_kv *kv, size_t max)
-{
-    x->kv = kv;
-    x->slot = NULL;
-    x->mask = 0;
-    x->n = 0;
-    if (max <= KIDX_SCAN_MAX)
-        return 0;
-    size_t cap = 16;
-    while (cap < 2 * max)
-        cap <<= 1;
-    x->slot = calloc(cap, sizeof *x->slot);
-    if (!x->slot)
-        return -ENOMEM;
-    x->mask = cap - 1;
-    return 0;
-}
-
-static void kidx_free(struct kidx *x) { free(x->slot); }
-
-/* Index of the entry whose key equals k, or -1. */
-static long kidx_find(const struct kidx *x, const msgpack_object *k)
-{
-    if (!x->slot) {
-        for (size_t i = 0; i < x->n; i++)
-            if (key_eq(&x->kv[i].key, k))
-                return (long)i;
-        return -1;
-    }
-    for (size_t i = key_hash(k) & x->mask;; i = (i + 1) & x->mask) {
-        uint32_t s = x->slot[i];
-        if (!s)
-            return -1;
-        if (key_eq(&x->kv[s - 1].key, k))
-            return (long)s - 1;
-    }
-}
-
-/* Records that entry idx (not yet indexed, key not present) exists. */
-static void kidx_add(struct kidx *x, size_t idx)
-{
-    if (!x->slot) {
-        x->n = idx + 1;
-        return;
-    }
-    size_t i = key_hash(&x->kv[idx].key) & x->mask;
-    while (x->slot[i])
-        i = (i + 1) & x->mask;
-    x->slot[i] = (uint32_t)idx + 1;
-}
-
-/* --------------------------------------------------- normalize / merge */
-
-static int normalize(msgpack_object *v, unsigned depth)
-{
-    if (v->type != MSGPACK_OBJECT_MAP)
-        return 0;
-    if (depth > PHPSER_HARD_MAX_DEPTH)
-        return -EINVAL;
-    msgpack_object_kv *kv = v->via.map.ptr;
-    uint32_t n = v->via.map.size;
-    if (n > 1) {
-        struct kidx x;
-        if (kidx_init(&x, kv, n) < 0)
-            return -ENOMEM;
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            long j = kidx_find(&x, &kv[i].key);
-            if (j >= 0) {
-                kv[j].val = kv[i].val;
-                continue;
-            }
-            /* Only slots below k are indexed, so moving entry i down to k
-             * keeps every index slot valid. */
-            kv[k] = kv[i];
-            kidx_add(&x, k);
-            k++;
-        }
-        kidx_free(&x);
-        v->via.map.size = k;
-    }
-    for (uint32_t i = 0; i < v->via.map.size; i++) {
-        int r = normalize(&kv[i].val, depth + 1);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
-int gwmsg_php_normalize(msgpack_object *v) { return normalize(v, 0); }
-
-static int replace_rec(msgpack_zone *zone, msgpack_object *dest, const msgpack_object *src, unsigned depth)
-{
-    if (dest->type != MSGPACK_OBJECT_MAP || src->type != MSGPACK_OBJECT_MAP)
-        return -EINVAL;
-    if (depth > PHPSER_HARD_MAX_DEPTH)
-        return -EINVAL;
-    uint32_t n = dest->via.map.size, m = src->via.map.size;
-    if (m == 0)
-        return 0;
-    if ((uint64_t)n + m > UINT32_MAX)
-        return -ENOMEM;
-    size_t max = (size_t)n + m;
-    msgpack_object_kv *kv = msgpack_zone_malloc(zone, max * sizeof *kv);
-    if (!kv)
-        return -ENOMEM;
-    if (n)
-        memcpy(kv, dest->via.map.ptr, n * sizeof *kv);
-    struct kidx x;
-    if (kidx_init(&x, kv, max) < 0)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < n; i++)
-        kidx_add(&x, i);
-    uint32_t cnt = n;
-    int r = 0;
-    for (uint32_t i = 0; i < m && r == 0; i++) {
-        const msgpack_object_kv *e = &src->via.map.ptr[i];
-        long j = kidx_find(&x, &e->key);
-        if (j < 0) {
-            kv[cnt] = *e;
-            kidx_add(&x, cnt);
-            cnt++;
-        } else if (e->val.type == MSGPACK_OBJECT_MAP && kv[j].val.type == MSGPACK_OBJECT_MAP) {
-            r = replace_rec(zone, &kv[j].val, &e->val, depth + 1);
-        } else {
-            kv[j].val = e->val;
-        }
-    }
-    kidx_free(&x);
-    if (r < 0)
-        return r;
-    dest->via.map.ptr = kv;
-    dest->via.map.size = cnt;
-    return 0;
-}
-
-int gwmsg_php_replace_recursive(msgpack_zone *zone, msgpack_object *dest, const msgpack_object *src)
-{
-    return replace_rec(zone, dest, src, 0);
-}
-
 /* ----------------------------------------------------------------- JSON */
 
 /* PHP json_encode's own limit (depth 512); deeper arrays make it fail. */
@@ -262,39 +68,6 @@ static void jw_u(struct jw *w, unsigned cp)
     static const char hex[] = "0123456789abcdef";
     char e[6] = {'\\', 'u', hex[cp >> 12 & 15], hex[cp >> 8 & 15], hex[cp >> 4 & 15], hex[cp & 15]};
     jw_raw(w, e, sizeof e);
-}
-
-/* Length of the well-formed UTF-8 sequence at p (code point in *cp), or 0:
- * overlong forms, surrogates and code points above U+10FFFF are refused, as
- * PHP's decoder does. */
-static size_t utf8_next(const uint8_t *p, size_t n, unsigned *cp)
-{
-    uint8_t c = p[0];
-    size_t len;
-    unsigned v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, v = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, v = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (p[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
 }
 
 static void jw_string(struct jw *w, const uint8_t *p, size_t n)
@@ -473,7 +246,7 @@ int gwmsg_json_body_opts(const struct gwmsg *m, struct buf *out, unsigned opts)
     struct phpser_limits lim = {GWMSG_JSON_MAX_DEPTH, 0};
     msgpack_object v;
     int r = -1;
-    if (phpser_decode(m->data, m->len, &zone, &v, &lim, NULL, 0) < 0 || gwmsg_php_normalize(&v) < 0)
+    if (phpser_decode(m->data, m->len, &zone, &v, &lim, NULL, 0) < 0 || phpval_normalize(&v) < 0)
         goto out;
     switch (v.type) {
     case MSGPACK_OBJECT_MAP:

@@ -1,0 +1,207 @@
+/* listen: how clients arrive — the lws context and vhost (TLS, webRoot,
+ * subprotocols), our own SO_REUSEPORT listening socket accepted through
+ * libev, the PROXY-protocol / raw-head pre-read, and the hand-over of each
+ * socket to lws. */
+#include "listen.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "preread.h"
+#include "sock.h"
+
+static lws_adoption_type adopt_type(const struct clients *cs)
+{
+    if (cs->text)
+        return LWS_ADOPT_SOCKET; /* no HTTP flag: a raw socket */
+    return LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (cs->gw->cfg->ssl_cert[0] ? LWS_ADOPT_ALLOW_SSL : 0);
+}
+
+/* The pre-read stage is done: hand the socket to lws with what it learned
+ * attached from the start (set later, it would miss a handshake that lws
+ * completes while adopting). */
+static void listen_on_preread(void *ctx, int fd, struct preread_info *info)
+{
+    struct clients *cs = ctx;
+    lws_adopt_desc_t desc;
+    memset(&desc, 0, sizeof desc);
+    desc.vh = cs->vh;
+    desc.type = adopt_type(cs);
+    desc.vh_prot_name = cs->text ? "gateway" : NULL;
+    desc.fd.sockfd = fd;
+    desc.opaque = info;
+    if (!lws_adopt_descriptor_vhost_via_info(&desc)) {
+        log_warn("cannot adopt a client");
+        preread_info_free(info);
+    }
+}
+
+static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct clients *cs = w->data;
+    for (int i = 0; i < 256; i++) {
+        char ip[48];
+        uint16_t port;
+        int fd = sock_accept(cs->lfd, ip, sizeof ip, &port);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_error("accept: %s (raise the open files limit)", strerror(errno));
+            return;
+        }
+        if (cs->pre) {
+            preread_start(cs->pre, fd, ip, port);
+            continue;
+        }
+        lws_sock_file_fd_type sfd;
+        sfd.sockfd = fd;
+        if (!lws_adopt_descriptor_vhost(cs->vh, adopt_type(cs), sfd, cs->text ? "gateway" : NULL, NULL))
+            log_warn("cannot adopt client %s:%u", ip, port);
+    }
+}
+
+/* lws 4.1.6 refuses a handshake whose subprotocols it does not know, so each
+ * configured name becomes one more protocol entry with the same callback; a
+ * client asking for none binds to the first ("gateway"). */
+static int build_protocols(struct clients *cs, const char *list, char *err, size_t errlen)
+{
+    size_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    cs->protocols = calloc(n + 2, sizeof *cs->protocols);
+    cs->subprotocol_names = strdup(list);
+    if (!cs->protocols || !cs->subprotocol_names) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* lws allocates rx_buffer_size for every connection: keep it small (an
+     * idle client then costs about 2 KB in all, measured by `make bench`);
+     * larger messages arrive in pieces that on_receive reassembles. */
+    struct lws_protocols proto = {"gateway", clients_lws_cb, sizeof(struct client), 128, 0, NULL, 4096};
+    size_t k = 0;
+    cs->protocols[k++] = proto;
+    char *save = NULL;
+    for (char *t = strtok_r(cs->subprotocol_names, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        proto.name = t;
+        cs->protocols[k++] = proto;
+    }
+    return 0;
+}
+
+static void lws_log_bridge(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
+{
+    struct gateway *gw = cs->gw;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+    const struct gateway_cfg *cfg = gw->cfg;
+    int tls = cfg->ssl_cert[0] != 0;
+    if (tls != (cfg->ssl_key[0] != 0)) {
+        snprintf(err, errlen, "ssl_cert and ssl_key go together: set both for wss, or neither");
+        return -1;
+    }
+    if (build_protocols(cs, cfg->subprotocols, err, errlen) < 0)
+        return -1;
+    char why[160];
+    if (cfg->trustedProxies[0] && trust_parse(cfg->trustedProxies, &cs->trusted, why, sizeof why) < 0) {
+        snprintf(err, errlen, "trustedProxies: %s", why);
+        return -1;
+    }
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[] = {gw->loop};
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+    info.foreign_loops = loops;
+    info.user = cs;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    cs->ctx = lws_create_context(&info);
+    if (!cs->ctx) {
+        snprintf(err, errlen, "cannot create the libwebsockets context (is libwebsockets-evlib-ev installed?)");
+        return -1;
+    }
+    info.protocols = cs->protocols;
+    info.vhost_name = "gateway";
+    if (tls) {
+        /* Without the option on the vhost too, lws silently serves plain text. */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->ssl_cert;
+        info.ssl_private_key_filepath = cfg->ssl_key;
+        info.alpn = "http/1.1";
+    }
+    /* /health is answered by our callback; the rest of the site, when
+     * webRoot is set, comes from the files. */
+    cs->mounts[0].mountpoint = "/health";
+    cs->mounts[0].mountpoint_len = 7;
+    cs->mounts[0].origin = "gateway";
+    cs->mounts[0].origin_protocol = LWSMPRO_CALLBACK;
+    if (cfg->webRoot[0]) {
+        cs->mounts[0].mount_next = &cs->mounts[1];
+        cs->mounts[1].mountpoint = "/";
+        cs->mounts[1].mountpoint_len = 1;
+        cs->mounts[1].origin = cfg->webRoot;
+        cs->mounts[1].def = "index.html";
+        cs->mounts[1].origin_protocol = LWSMPRO_FILE;
+    }
+    info.mounts = &cs->mounts[0];
+    /* No lws "validity" timer per connection: each one is inserted into a
+     * sorted list by a linear walk, which made connects cost O(n) (64 % of
+     * the gateway's CPU at 19k connections). Heartbeats are our own single
+     * periodic tick (pingInterval). */
+    static const lws_retry_bo_t no_validity;
+    info.retry_and_idle_policy = &no_validity;
+    cs->vh = lws_create_vhost(cs->ctx, &info);
+    if (!cs->vh) {
+        snprintf(err, errlen, tls ? "cannot create the wss vhost: check ssl_cert %s and ssl_key %s"
+                                  : "cannot create the libwebsockets vhost",
+                 cfg->ssl_cert, cfg->ssl_key);
+        lws_context_destroy(cs->ctx);
+        return -1;
+    }
+    ev_io_init(&cs->accept_io, listen_on_accept, listen_fd, EV_READ);
+    cs->accept_io.data = cs;
+    ev_io_start(gw->loop, &cs->accept_io);
+    /* The raw head can be peeked only in clear text: not for wss, and
+     * text:// clients send no head at all. */
+    int want_head = !cs->text && !tls;
+    if (cfg->proxyProtocol || want_head) {
+        cs->pre = preread_new(gw->loop, cfg->proxyProtocol, want_head, listen_on_preread, cs);
+        if (!cs->pre) {
+            snprintf(err, errlen, "out of memory");
+            lws_context_destroy(cs->ctx);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void listen_stop(struct clients *cs)
+{
+    ev_io_stop(cs->gw->loop, &cs->accept_io);
+    if (cs->lfd >= 0)
+        close(cs->lfd);
+    cs->lfd = -1;
+}
+
+void listen_free(struct clients *cs)
+{
+    preread_free(cs->pre);
+    cs->pre = NULL;
+    if (cs->ctx)
+        lws_context_destroy(cs->ctx);
+    cs->ctx = NULL;
+    free(cs->protocols);
+    free(cs->subprotocol_names);
+    cs->protocols = NULL;
+    cs->subprotocol_names = NULL;
+}

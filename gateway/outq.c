@@ -1,0 +1,392 @@
+/* outq: the output side of every client — the per-client queue of shared
+ * messages (a single slot, growing into a pooled ring), the wire encoding
+ * each message caches for all its recipients, frames batched into one
+ * write, and the pass that writes every client with new output right before
+ * the loop sleeps. Also the ops table the state engine delivers through. */
+#include "outq.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "state.h"
+#include "utf8.h"
+
+/* Rings start at this many slots; spare ones are kept (up to RING_POOL_MAX)
+ * so a queue that fills and drains under load allocates nothing. */
+#define QUEUE_RING_MIN 8
+#define RING_POOL_MAX 4096
+
+static struct gwmsg **ring_get(struct clients *cs)
+{
+    if (cs->ring_pool) {
+        struct gwmsg **r = (struct gwmsg **)cs->ring_pool;
+        cs->ring_pool = (struct gwmsg ***)r[0];
+        cs->nring_pool--;
+        return r;
+    }
+    return malloc(QUEUE_RING_MIN * sizeof(struct gwmsg *));
+}
+
+static void ring_put(struct clients *cs, struct gwmsg **r, uint16_t cap)
+{
+    if (cap != QUEUE_RING_MIN || cs->nring_pool >= RING_POOL_MAX) {
+        free(r);
+        return;
+    }
+    r[0] = (struct gwmsg *)(void *)cs->ring_pool;
+    cs->ring_pool = (struct gwmsg ***)r;
+    cs->nring_pool++;
+}
+
+static struct gwmsg *queue_peek(const struct client *c, uint16_t i)
+{
+    return c->qcap ? c->q.ring[(c->qhead + i) % c->qcap] : c->q.one;
+}
+
+/* Takes the head of a non-empty queue; the caller owns its reference. */
+static struct gwmsg *queue_pop(struct clients *cs, struct client *c)
+{
+    struct gwmsg *m;
+    if (!c->qcap) {
+        m = c->q.one;
+        c->q.one = NULL;
+    } else {
+        m = c->q.ring[c->qhead];
+        c->qhead = (uint16_t)((c->qhead + 1) % c->qcap);
+        if (c->qlen == 1) {
+            ring_put(cs, c->q.ring, c->qcap);
+            c->q.one = NULL;
+            c->qcap = c->qhead = 0;
+        }
+    }
+    c->qlen--;
+    c->queued_bytes -= m->len;
+    return m;
+}
+
+void outq_clear(struct clients *cs, struct client *c)
+{
+    while (c->qlen)
+        gwmsg_unref(queue_pop(cs, c));
+    c->queued_bytes = 0;
+}
+
+static int queue_push(struct clients *cs, struct client *c, struct gwmsg *m)
+{
+    if (!c->qcap && !c->qlen) {
+        c->q.one = gwmsg_ref(m);
+        c->qlen = 1;
+        c->queued_bytes += m->len;
+        return 0;
+    }
+    if (c->qlen == 1 && !c->qcap) {
+        struct gwmsg **r = ring_get(cs);
+        if (!r)
+            return -1;
+        r[0] = c->q.one;
+        c->q.ring = r;
+        c->qcap = QUEUE_RING_MIN;
+        c->qhead = 0;
+    } else if (c->qlen == c->qcap) {
+        if (c->qcap >= 32768)
+            return -1;
+        uint16_t ncap = (uint16_t)(c->qcap * 2);
+        struct gwmsg **r = malloc(ncap * sizeof *r);
+        if (!r)
+            return -1;
+        for (uint16_t i = 0; i < c->qlen; i++)
+            r[i] = c->q.ring[(c->qhead + i) % c->qcap];
+        ring_put(cs, c->q.ring, c->qcap);
+        c->q.ring = r;
+        c->qcap = ncap;
+        c->qhead = 0;
+    }
+    c->q.ring[(c->qhead + c->qlen) % c->qcap] = gwmsg_ref(m);
+    c->qlen++;
+    c->queued_bytes += m->len;
+    return 0;
+}
+
+/* The payload as it goes on the wire, prepared once per message and kept in
+ * the message's encoding cache with LWS_PRE bytes of headroom: every
+ * recipient writes from the same bytes (lws puts the frame header in the
+ * headroom, identical for all of them). enc[0] = payload, enc_len[0] its
+ * length, enc_mode[0] the lws write mode. */
+static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum lws_write_protocol *mode)
+{
+    if (!m->enc[0]) {
+        struct buf json = BUF_INIT;
+        const uint8_t *payload = m->data;
+        size_t n = m->len;
+        enum lws_write_protocol md = LWS_WRITE_TEXT;
+        if (m->flags & GWMSG_ARRAY) {
+            /* A PHP array body: WebSocket clients get it as JSON (§3.2 C). */
+            if (gwmsg_json_body(m, &json) < 0) {
+                buf_free(&json);
+                return NULL;
+            }
+            payload = buf_head(&json);
+            n = buf_avail(&json);
+        }
+        /* Text clients get each message as one line (Workerman's Text encoder). */
+        int add_lf = text && !(m->flags & GWMSG_RAW);
+        if ((m->flags & GWMSG_RAW) || text)
+            md = LWS_WRITE_RAW;
+        else if (!utf8_valid(payload, n))
+            md = LWS_WRITE_BINARY; /* browsers close on invalid UTF-8 in text frames */
+        uint8_t *e = malloc(LWS_PRE + n + 1);
+        if (!e) {
+            buf_free(&json);
+            return NULL;
+        }
+        memcpy(e + LWS_PRE, payload, n);
+        if (add_lf)
+            e[LWS_PRE + n++] = '\n';
+        buf_free(&json);
+        m->enc[0] = e;
+        m->enc_len[0] = (uint32_t)n;
+        m->enc_mode[0] = (uint8_t)md;
+    }
+    *len = m->enc_len[0];
+    *mode = (enum lws_write_protocol)m->enc_mode[0];
+    return (const uint8_t *)m->enc[0] + LWS_PRE;
+}
+
+static int write_one(struct clients *cs, struct lws *wsi, struct gwmsg *m)
+{
+    size_t len;
+    enum lws_write_protocol mode;
+    const uint8_t *p = wire_payload(m, cs->text, &len, &mode);
+    if (!p) {
+        log_warn("dropping a message whose array body does not decode");
+        return 0;
+    }
+    int n = lws_write(wsi, (unsigned char *)p, len, mode);
+    return n < (int)len ? -1 : 0;
+}
+
+/* At most this many bytes per write: the protocol's tx_packet_size, which is
+ * what lws sends in one go (more would be split and copied by lws). */
+#define BATCH_MAX 4096
+
+/* Bytes of the frame for a payload of n bytes in mode md: RFC 6455 server
+ * frames are unmasked, so the header is 2, 4 or 10 bytes; RAW is verbatim. */
+static size_t frame_size(size_t n, enum lws_write_protocol md)
+{
+    if (md == LWS_WRITE_RAW)
+        return n;
+    return n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+}
+
+/* One lws_write for the head of the queue and as many of the messages after
+ * it as fit in BATCH_MAX: with several queued, their frames are built back
+ * to back in cs->batch and written raw (we negotiate no extension, so a
+ * frame is header + payload); a single one is written from the shared
+ * encoding with no copy. Returns 0, or -1 when the connection failed. */
+int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
+{
+    size_t len;
+    enum lws_write_protocol md;
+    if (c->qlen > 1 && cs->batch) {
+        struct gwmsg *m2 = queue_peek(c, 1);
+        const uint8_t *p2 = wire_payload(m2, cs->text, &len, &md);
+        size_t second = p2 ? frame_size(len, md) : 0;
+        const uint8_t *p1 = wire_payload(queue_peek(c, 0), cs->text, &len, &md);
+        if (p1 && frame_size(len, md) + second <= BATCH_MAX) {
+            uint8_t *out = cs->batch + LWS_PRE;
+            size_t used = 0;
+            while (c->qlen) {
+                const uint8_t *p = wire_payload(queue_peek(c, 0), cs->text, &len, &md);
+                if (!p) {
+                    log_warn("dropping a message whose array body does not decode");
+                    gwmsg_unref(queue_pop(cs, c));
+                    continue;
+                }
+                if (used + frame_size(len, md) > BATCH_MAX)
+                    break;
+                if (md != LWS_WRITE_RAW) {
+                    out[used++] = (uint8_t)(0x80 | (md == LWS_WRITE_BINARY ? 0x2 : 0x1));
+                    if (len < 126) {
+                        out[used++] = (uint8_t)len;
+                    } else if (len < 65536) {
+                        out[used++] = 126;
+                        out[used++] = (uint8_t)(len >> 8);
+                        out[used++] = (uint8_t)len;
+                    } else {
+                        out[used++] = 127;
+                        for (int i = 7; i >= 0; i--)
+                            out[used++] = (uint8_t)((uint64_t)len >> (8 * i));
+                    }
+                }
+                memcpy(out + used, p, len); /* p lives in the message: copy, then drop our reference */
+                used += len;
+                gwmsg_unref(queue_pop(cs, c));
+            }
+            if (!used)
+                return 0;
+            int n = lws_write(wsi, out, used, LWS_WRITE_RAW);
+            return n < (int)used ? -1 : 0;
+        }
+    }
+    struct gwmsg *m = queue_pop(cs, c);
+    int rc = write_one(cs, wsi, m);
+    gwmsg_unref(m);
+    return rc;
+}
+
+/* Closes a client at once (ON_CLOSE follows before this returns). Only ever
+ * called from outside that client's own lws callbacks (internal-port
+ * commands, the heartbeat tick): an async kill waits for lws' next timer
+ * pass, which on the foreign libev loop can be seconds away. */
+void outq_kill_now(struct lws *wsi)
+{
+    lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_SYNC);
+}
+
+/* Marks c as having output for flush_dirty. Falls back to lws' writeable
+ * callback when the list cannot grow. */
+static void mark_dirty(struct clients *cs, struct lws *wsi, struct client *c)
+{
+    if (c->dirty)
+        return;
+    if (cs->ndirty == cs->dirty_cap && cs->dirty_head > 0) {
+        memmove(cs->dirty, cs->dirty + cs->dirty_head, (cs->ndirty - cs->dirty_head) * sizeof *cs->dirty);
+        cs->ndirty -= cs->dirty_head;
+        cs->dirty_head = 0;
+    }
+    if (cs->ndirty == cs->dirty_cap) {
+        size_t cap = cs->dirty_cap ? cs->dirty_cap * 2 : 1024;
+        uint32_t *d = realloc(cs->dirty, cap * sizeof *d);
+        if (!d) {
+            lws_callback_on_writable(wsi);
+            return;
+        }
+        cs->dirty = d;
+        cs->dirty_cap = cap;
+    }
+    cs->dirty[cs->ndirty++] = gws_client_conn_id(c->gc);
+    c->dirty = 1;
+}
+
+void outq_send(void *ctx, struct gws_client *gc, struct gwmsg *m)
+{
+    (void)ctx;
+    struct lws *wsi = gws_client_handle(gc);
+    struct client *c = lws_wsi_user(wsi);
+    struct clients *cs = owner_of(wsi);
+    if (c->closing || c->close_after_flush)
+        return;
+    if (c->queued_bytes + m->len > (uint64_t)cs->gw->cfg->sendToClientBufferSize || queue_push(cs, c, m) < 0) {
+        log_warn("client %u (%s) does not read: %u bytes queued, over sendToClientBufferSize; closing",
+                 gws_client_conn_id(gc), "ws", c->queued_bytes);
+        c->closing = 1;
+        outq_kill_now(wsi);
+        return;
+    }
+    mark_dirty(cs, wsi, c);
+}
+
+/* Before the loop sleeps (redis' model: replies are written right before
+ * the loop sleeps, a write event is asked for only when the socket is
+ * full): every client that got output in this iteration writes it now,
+ * frames batched per write_batch, without a round trip through POLLOUT and
+ * lws' writeable callback (two epoll_ctl calls and a wake-up per delivery).
+ * Only where lws holds nothing of its own for the socket: when a previous
+ * write was partly buffered by lws, or the client is closing, the queue
+ * waits for the writeable callback as before, which keeps the order.
+ *
+ * At most FLUSH_PER_PASS clients per loop iteration, oldest first; the rest
+ * wait for the next iteration, which comes at once (flush_more keeps the
+ * loop from sleeping). A broadcast to everyone is thus written in slices
+ * with input read in between: a client that sends fast gets its next bytes
+ * read (lws reads at most rx_buffer_size per wake-up) after a slice rather
+ * than after a write to every client, and what queues for one client
+ * meanwhile leaves in one write. */
+#define FLUSH_PER_PASS 1024
+
+static void outq_flush_more(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    struct clients *cs = w->data;
+    if (cs->dirty_head == cs->ndirty)
+        ev_idle_stop(loop, w);
+}
+
+static void outq_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct clients *cs = w->data;
+    size_t end = cs->ndirty - cs->dirty_head > FLUSH_PER_PASS ? cs->dirty_head + FLUSH_PER_PASS : cs->ndirty;
+    for (size_t i = cs->dirty_head; i < end; i++) {
+        struct gws_client *gc = gws_client_find(cs->gw->state, cs->dirty[i]);
+        if (!gc)
+            continue; /* closed meanwhile */
+        struct lws *wsi = gws_client_handle(gc);
+        struct client *c = lws_wsi_user(wsi);
+        if (!c || c->gc != gc)
+            continue;
+        c->dirty = 0;
+        while (c->qlen && !c->closing && !c->close_after_flush && !lws_partial_buffered(wsi)) {
+            if (outq_write(cs, wsi, c) < 0) {
+                /* Not closed from here: the writeable callback returns -1
+                 * for a closing client and lws closes it in its own time. */
+                c->closing = 1;
+                break;
+            }
+        }
+        if (c->qlen || c->closing || c->close_after_flush)
+            lws_callback_on_writable(wsi);
+    }
+    if (end == cs->ndirty) {
+        cs->dirty_head = cs->ndirty = 0;
+        return;
+    }
+    cs->dirty_head = end;
+    if (!ev_is_active(&cs->flush_more))
+        ev_idle_start(loop, &cs->flush_more);
+}
+
+static void outq_close(void *ctx, struct gws_client *gc, struct gwmsg *goodbye, int flush)
+{
+    (void)ctx;
+    struct lws *wsi = gws_client_handle(gc);
+    struct client *c = lws_wsi_user(wsi);
+    if (c->closing)
+        return;
+    if (!flush) {
+        c->closing = 1;
+        outq_kill_now(wsi);
+        return;
+    }
+    if (goodbye && !c->close_after_flush)
+        queue_push(owner_of(wsi), c, goodbye);
+    c->close_after_flush = 1;
+    lws_callback_on_writable(wsi);
+}
+
+const struct gws_ops outq_gws_ops = {outq_send, outq_close};
+
+void outq_start(struct clients *cs)
+{
+    cs->batch = malloc(LWS_PRE + BATCH_MAX); /* without it, one message per write */
+    ev_prepare_init(&cs->flush_prep, outq_flush);
+    cs->flush_prep.data = cs;
+    ev_prepare_start(cs->gw->loop, &cs->flush_prep);
+    ev_idle_init(&cs->flush_more, outq_flush_more);
+    cs->flush_more.data = cs;
+}
+
+void outq_stop(struct clients *cs)
+{
+    ev_prepare_stop(cs->gw->loop, &cs->flush_prep);
+    ev_idle_stop(cs->gw->loop, &cs->flush_more);
+    while (cs->ring_pool) {
+        struct gwmsg **r = (struct gwmsg **)cs->ring_pool;
+        cs->ring_pool = (struct gwmsg ***)r[0];
+        free(r);
+    }
+    free(cs->dirty);
+    free(cs->batch);
+    cs->dirty = NULL;
+    cs->batch = NULL;
+}
