@@ -1,9 +1,10 @@
 /* bw: what the business worker's modules share inside one worker process.
  *
  * One struct per process (no globals but the API's pointer to it, api.c):
- * the settings, the epoll loop, the loaded application, the register links
- * (reglink), the gateway links (links), the request connections of the
- * query API (query) and the context of the event being handled (events). */
+ * the settings, the event loop (shared/loop), the loaded application, the
+ * register client (shared/regclient), the gateway links (links), the request
+ * connections of the query API (query) and the context of the event being
+ * handled (events). */
 #ifndef GW_BUSINESS_BW_H
 #define GW_BUSINESS_BW_H
 
@@ -16,7 +17,7 @@
 #include "gw_api.h"
 
 struct loop;
-struct reglink;
+struct regclient;
 struct links;
 struct link;
 struct query;
@@ -61,7 +62,7 @@ struct bw {
     struct loop *loop;
     const struct gw_app *app;
     struct gw_worker_info info;
-    struct reglink *reglink;
+    struct regclient *reg;
     struct links *links;
     struct query *query;
     struct bw_ctx ctx;

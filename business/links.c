@@ -5,15 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "bw.h"
 #include "events.h"
 #include "log.h"
 #include "loop.h"
 #include "netaddr.h"
-#include "sock.h"
 
 #define BACKOFF_FIRST_MS 1000u
 #define BACKOFF_MAX_MS 5000u
@@ -26,203 +23,106 @@
 /* Reads per wake-up and link, so one busy gateway cannot starve the others. */
 #define READS_PER_WAKE 16
 
+/* links.h names the stream's first members; they must be the same bytes. */
+_Static_assert(offsetof(struct link, fd) == offsetof(struct link, io) + offsetof(struct stream, fd) &&
+                   offsetof(struct link, in) == offsetof(struct link, io) + offsetof(struct stream, in) &&
+                   offsetof(struct link, out) == offsetof(struct link, io) + offsetof(struct stream, out),
+               "struct link's fd/in/out alias its stream's");
+
 struct links {
     struct bw *bw;
     struct link **v;
     size_t n, cap;
-    struct link **dirty;
-    size_t ndirty, dirty_cap;
 };
 
-static void on_link_io(struct loop *loop, int fd, unsigned events, void *data);
+static struct link *link_of(struct stream *s) { return (struct link *)((char *)s - offsetof(struct link, io)); }
 
-static void link_arm(struct link *l, unsigned events)
+static ssize_t link_on_data(struct stream *s, const uint8_t *p, size_t n)
 {
-    if (l->fd < 0 || l->armed == events)
-        return;
-    if (loop_mod(l->owner->bw->loop, l->fd, events) == 0)
-        l->armed = events;
+    struct link *l = link_of(s);
+    struct gwp_frame f;
+    size_t used;
+    char err[160];
+    int r = gwp_decode(p, n, GWP_DEFAULT_MAX_PACK_LEN, &f, &used, err, sizeof err);
+    if (r == GWP_NEED_MORE)
+        return 0;
+    if (r == GWP_ERROR) {
+        log_error("gateway %s: protocol error: %s", l->addr, err);
+        return -1;
+    }
+    events_dispatch(l->owner->bw, l, &f);
+    return (ssize_t)used;
 }
 
-/* Closes the connection (not the struct): queued output is discarded; the
- * input buffer is left to the dispatch loop that may be reading it. */
-static void link_close(struct link *l, const char *why)
+/* WORKER_CONNECT is the first frame of every connection, queued before the
+ * connect completes (as PHP does), so pushes queued meanwhile follow it. */
+static void link_on_connecting(struct stream *s)
 {
-    if (l->fd < 0)
-        return;
-    int64_t now = loop_now_ms();
-    if (l->state == LINK_UP && l->up_since && now - l->up_since >= STABLE_MS)
-        l->backoff_ms = 0;
-    l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_FIRST_MS;
-    if (l->backoff_ms > BACKOFF_MAX_MS)
-        l->backoff_ms = BACKOFF_MAX_MS;
-    if (l->state == LINK_UP)
-        log_warn("gateway %s: link lost (%s); reconnecting in %u ms", l->addr, why, l->backoff_ms);
-    else if (l->backoff_ms == BACKOFF_FIRST_MS || !l->ever_up)
-        log_info("gateway %s: cannot connect (%s); retrying in %u ms", l->addr, why, l->backoff_ms);
-    loop_del(l->owner->bw->loop, l->fd);
-    close(l->fd);
-    l->fd = -1;
-    l->armed = 0;
-    l->gen++;
-    l->state = LINK_IDLE;
-    l->up_since = 0;
-    l->retry_at = now + l->backoff_ms;
-    buf_free(&l->out);
-}
-
-static int build_worker_connect(struct link *l)
-{
+    struct link *l = link_of(s);
     const struct bw *bw = l->owner->bw;
+    l->state = LINK_CONNECTING;
     json_t *o = json_pack("{s:s, s:s}", "worker_key", bw->worker_key, "secret_key", bw->cfg->secretKey);
-    if (!o)
-        return -ENOMEM;
     /* PHP's json_encode escapes '/': keep the same bytes for the same input. */
-    char *s = json_dumps(o, JSON_COMPACT | JSON_ESCAPE_SLASH);
+    char *js = o ? json_dumps(o, JSON_COMPACT | JSON_ESCAPE_SLASH) : NULL;
     json_decref(o);
-    if (!s)
-        return -ENOMEM;
     struct gwp_header h = {.cmd = GWP_CMD_WORKER_CONNECT, .flag = GWP_FLAG_BODY_IS_SCALAR};
-    int r = gwp_encode(&l->out, &h, NULL, 0, s, strlen(s));
-    free(s);
-    return r;
+    if (!js || gwp_encode(&s->out, &h, NULL, 0, js, strlen(js)) < 0) {
+        log_error("gateway %s: cannot build WORKER_CONNECT; closing", l->addr);
+        stream_close(s);
+        l->state = LINK_IDLE;
+    }
+    free(js);
 }
+
+static void link_on_connect(struct stream *s)
+{
+    struct link *l = link_of(s);
+    l->state = LINK_UP;
+    l->ever_up = 1;
+    log_info("gateway %s: link up (worker_key %s)", l->addr, l->owner->bw->worker_key);
+}
+
+static void link_on_close(struct stream *s, const char *why)
+{
+    struct link *l = link_of(s);
+    unsigned ms = stream_retry_ms(s);
+    if (why == stream_eof)
+        why = "closed by the gateway";
+    if (l->state == LINK_UP)
+        log_warn("gateway %s: link lost (%s); reconnecting in %u ms", l->addr, why, ms);
+    else if (ms == BACKOFF_FIRST_MS || !l->ever_up)
+        log_info("gateway %s: cannot connect (%s); retrying in %u ms", l->addr, why, ms);
+    l->state = LINK_IDLE;
+}
+
+static void link_on_free(struct stream *s) { free(link_of(s)); }
+
+/* Reconnect only while some register lists the address. */
+static int link_may_reconnect(struct stream *s) { return link_of(s)->in_set; }
+
+static const struct stream_ops link_ops = {
+    .on_data = link_on_data,
+    .on_connecting = link_on_connecting,
+    .on_connect = link_on_connect,
+    .on_close = link_on_close,
+    .on_free = link_on_free,
+    .may_reconnect = link_may_reconnect,
+    .read_chunk = READ_CHUNK,
+    .reads_per_wake = READS_PER_WAKE,
+    .backoff_first_ms = BACKOFF_FIRST_MS,
+    .backoff_max_ms = BACKOFF_MAX_MS,
+    .stable_ms = STABLE_MS,
+};
 
 static void link_connect(struct link *l)
 {
-    struct links *ls = l->owner;
-    buf_free(&l->in);
-    buf_free(&l->out);
     char ip[16];
     netaddr_format_ipv4(l->ip, ip);
-    l->fd = sock_connect(ip, l->port);
-    if (l->fd < 0) {
-        int e = errno;
-        l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_FIRST_MS;
-        if (l->backoff_ms > BACKOFF_MAX_MS)
-            l->backoff_ms = BACKOFF_MAX_MS;
+    int r = stream_connect(&l->io, ip, l->port);
+    if (r < 0) {
         l->state = LINK_IDLE;
-        l->retry_at = loop_now_ms() + l->backoff_ms;
-        log_warn("gateway %s: connect: %s", l->addr, strerror(e));
-        return;
+        log_warn("gateway %s: connect: %s", l->addr, strerror(-r));
     }
-    sock_keepalive(l->fd);
-    l->state = LINK_CONNECTING;
-    /* Queued before the connect completes, as PHP does: the first frame. */
-    if (build_worker_connect(l) < 0 || loop_add(ls->bw->loop, l->fd, LOOP_READ | LOOP_WRITE, on_link_io, l) < 0) {
-        int fd = l->fd;
-        l->fd = -1;
-        close(fd);
-        l->state = LINK_IDLE;
-        l->retry_at = loop_now_ms() + BACKOFF_MAX_MS;
-        log_error("gateway %s: cannot set up the link", l->addr);
-        return;
-    }
-    l->armed = LOOP_READ | LOOP_WRITE;
-}
-
-static void mark_dirty(struct link *l)
-{
-    struct links *ls = l->owner;
-    if (l->dirty)
-        return;
-    if (ls->ndirty == ls->dirty_cap) {
-        size_t cap = ls->dirty_cap ? ls->dirty_cap * 2 : 8;
-        struct link **d = realloc(ls->dirty, cap * sizeof *d);
-        if (!d)
-            return; /* written on its next WRITE event or flush of another kind */
-        ls->dirty = d;
-        ls->dirty_cap = cap;
-    }
-    ls->dirty[ls->ndirty++] = l;
-    l->dirty = 1;
-}
-
-/* Writes as much as the socket takes; arms WRITE for the rest. */
-static void link_write(struct link *l)
-{
-    if (l->state != LINK_UP)
-        return;
-    int err = sock_flush(l->fd, &l->out);
-    if (err < 0) {
-        link_close(l, strerror(-err));
-        return;
-    }
-    link_arm(l, LOOP_READ | (buf_avail(&l->out) ? LOOP_WRITE : 0));
-}
-
-static void link_read(struct link *l)
-{
-    unsigned gen = l->gen;
-    struct bw *bw = l->owner->bw;
-    for (int i = 0; i < READS_PER_WAKE; i++) {
-        uint8_t *p = buf_reserve(&l->in, READ_CHUNK);
-        if (!p) {
-            link_close(l, "out of memory");
-            return;
-        }
-        ssize_t r = read(l->fd, p, READ_CHUNK);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EAGAIN)
-            break;
-        if (r <= 0) {
-            link_close(l, r == 0 ? "closed by the gateway" : strerror(errno));
-            break;
-        }
-        buf_commit(&l->in, (size_t)r);
-        if ((size_t)r < READ_CHUNK)
-            break;
-    }
-    /* Frames read before a close are still handled: they happened. */
-    while (buf_avail(&l->in) > 0) {
-        struct gwp_frame f;
-        size_t used;
-        char err[160];
-        int r = gwp_decode(buf_head(&l->in), buf_avail(&l->in), GWP_DEFAULT_MAX_PACK_LEN, &f, &used, err,
-                           sizeof err);
-        if (r == GWP_NEED_MORE)
-            break;
-        if (r == GWP_ERROR) {
-            log_error("gateway %s: protocol error: %s", l->addr, err);
-            link_close(l, "protocol error");
-            buf_free(&l->in);
-            return;
-        }
-        events_dispatch(bw, l, &f);
-        buf_consume(&l->in, used);
-        if (l->gen != gen && l->fd >= 0)
-            return; /* reconnected meanwhile (cannot happen today): old bytes are gone */
-    }
-    if (l->fd < 0)
-        buf_free(&l->in);
-}
-
-static void on_link_io(struct loop *loop, int fd, unsigned events, void *data)
-{
-    (void)loop;
-    (void)fd;
-    struct link *l = data;
-    if (l->state == LINK_CONNECTING && (events & LOOP_WRITE)) {
-        int err = 0;
-        socklen_t el = sizeof err;
-        getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) {
-            link_close(l, strerror(err));
-            return;
-        }
-        l->state = LINK_UP;
-        l->ever_up = 1;
-        l->up_since = loop_now_ms();
-        log_info("gateway %s: link up (worker_key %s)", l->addr, l->owner->bw->worker_key);
-    }
-    if (events & LOOP_READ) {
-        link_read(l);
-        if (l->fd < 0)
-            return;
-    }
-    if (l->state == LINK_UP)
-        link_write(l);
 }
 
 struct links *links_new(struct bw *bw)
@@ -233,26 +133,17 @@ struct links *links_new(struct bw *bw)
     return ls;
 }
 
-static void link_free(struct link *l)
-{
-    if (l->fd >= 0) {
-        loop_del(l->owner->bw->loop, l->fd);
-        close(l->fd);
-    }
-    buf_free(&l->in);
-    buf_free(&l->out);
-    free(l);
-}
-
 void links_free(struct links *ls)
 {
     if (!ls)
         return;
-    links_flush(ls);
-    for (size_t i = 0; i < ls->n; i++)
-        link_free(ls->v[i]);
+    /* What the last callbacks queued, and the deferred frees. */
+    loop_run_jobs(ls->bw->loop);
+    for (size_t i = 0; i < ls->n; i++) {
+        stream_destroy(&ls->v[i]->io);
+        free(ls->v[i]);
+    }
     free(ls->v);
-    free(ls->dirty);
     free(ls);
 }
 
@@ -290,13 +181,17 @@ void links_set_addresses(struct links *ls, char *const *addrs, size_t n)
             l = calloc(1, sizeof *l);
             if (!l)
                 continue;
+            stream_init(&l->io, ls->bw->loop, &link_ops);
             l->owner = ls;
             snprintf(l->addr, sizeof l->addr, "%s", addrs[i]);
             l->ip = ip;
             l->port = hp.port;
-            l->fd = -1;
+            l->in_set = 1;
             ls->v[ls->n++] = l;
             log_info("gateway %s: listed by the register; connecting", l->addr);
+            link_connect(l);
+        } else if (!l->in_set && stream_state(&l->io) == STREAM_IDLE && !stream_retry_pending(&l->io)) {
+            /* Listed again after its reconnect was skipped while absent. */
             link_connect(l);
         }
         l->in_set = 1;
@@ -313,17 +208,10 @@ void links_tick(struct links *ls, int64_t now)
         struct link *l = ls->v[i];
         if (!l->in_set && l->absent_since && now - l->absent_since >= ABSENT_GRACE_MS) {
             log_info("gateway %s: no longer listed by any register; link closed", l->addr);
-            if (l->dirty) {
-                for (size_t j = 0; j < ls->ndirty; j++)
-                    if (ls->dirty[j] == l)
-                        ls->dirty[j] = ls->dirty[--ls->ndirty];
-            }
-            link_free(l);
+            stream_free(&l->io); /* freed before the loop sleeps */
             ls->v[i] = ls->v[--ls->n];
             continue;
         }
-        if (l->state == LINK_IDLE && l->in_set && now >= l->retry_at)
-            link_connect(l);
         i++;
     }
 }
@@ -363,18 +251,13 @@ int link_send(struct link *l, const struct gwp_header *h, const void *ext, size_
     int r = gwp_encode(&l->out, h, ext, ext_len, body, body_len);
     if (r < 0)
         return r == -EOVERFLOW ? -EINVAL : r;
-    mark_dirty(l);
+    stream_queued(&l->io);
     return 0;
 }
 
 void links_flush(struct links *ls)
 {
-    /* link_write may close a link, which never touches the dirty list. */
-    for (size_t i = 0; i < ls->ndirty; i++) {
-        struct link *l = ls->dirty[i];
-        l->dirty = 0;
-        if (l->fd >= 0)
-            link_write(l);
-    }
-    ls->ndirty = 0;
+    /* stream_flush may close a link (its struct stays). */
+    for (size_t i = 0; i < ls->n; i++)
+        stream_flush(&ls->v[i]->io);
 }

@@ -1,16 +1,17 @@
 /* links: one persistent link per gateway address (spec §1.2 #4, §2.4, §14 #7).
  *
- * The address set comes from the registers (reglink). A link is opened for
+ * The address set comes from the registers (regclient). A link is opened for
  * every address in the set, with WORKER_CONNECT as its first frame; a link
  * that fails is reopened with backoff (1 s doubling to 5 s) while its
  * address stays in the set; an address that leaves the set is closed after
  * a grace period (a restarted register briefly sends a partial list, and
  * gateways re-register within about a second).
  *
- * Inbound frames are decoded here and handed to events_dispatch(); outbound
- * frames are appended to the link's queue and written in one go before the
- * loop sleeps (or at once by links_flush). A link is never freed while one of
- * its frames is being handled. */
+ * Each link is a stream (shared/stream): inbound frames are decoded here and
+ * handed to events_dispatch(); outbound frames are appended to the link's
+ * queue and written in one go before the loop sleeps (or at once by
+ * links_flush); reconnects and their backoff are the stream's. A link is
+ * never freed while one of its frames is being handled. */
 #ifndef GW_BUSINESS_LINKS_H
 #define GW_BUSINESS_LINKS_H
 
@@ -19,6 +20,7 @@
 
 #include "buf.h"
 #include "gwp.h"
+#include "stream.h"
 
 struct bw;
 struct links;
@@ -26,21 +28,23 @@ struct links;
 enum link_state { LINK_IDLE, LINK_CONNECTING, LINK_UP };
 
 struct link {
+    /* The connection. Its first members keep their old names here (fd, in,
+     * out: settle_links in api_worker.c and gwclient.c read them); they are the
+     * stream's own, not copies. */
+    union {
+        struct stream io;
+        struct {
+            int fd;                /* -1 when idle */
+            struct buf in, out;
+        };
+    };
     struct links *owner;
     char addr[32];            /* "a.b.c.d:port", as the register sent it */
     uint32_t ip;              /* host order */
     uint16_t port;
     enum link_state state;
-    int fd;                   /* -1 when idle */
-    unsigned gen;             /* bumped on every close: a dispatch loop notices */
-    struct buf in, out;
-    unsigned armed;           /* loop events currently watched */
-    int dirty;                /* on the owner's flush list */
     int in_set;               /* listed by some register now */
     int64_t absent_since;     /* when it left the set (ms), 0 while listed */
-    int64_t retry_at;         /* when idle: next connect attempt (ms) */
-    int64_t up_since;
-    unsigned backoff_ms;
     int ever_up;
 };
 
@@ -69,7 +73,7 @@ int link_usable(const struct link *l);
 
 /* Writes every queued frame now, as far as the sockets take them. */
 void links_flush(struct links *ls);
-/* Periodic work: reconnects, dropping links whose address left the set. */
+/* Periodic work: dropping links whose address left the set. */
 void links_tick(struct links *ls, int64_t now_ms);
 
 #endif

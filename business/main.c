@@ -5,8 +5,8 @@
  * any that dies (each keeps its index, part of its worker_key). Each worker
  * process loads the application itself, so `reload` (SIGUSR1: every worker
  * exits after its current event and is forked again) picks up a rebuilt .so.
- * One worker process = one epoll loop: register links, gateway links, and
- * the application's callbacks, one event at a time. */
+ * One worker process = one loop (shared/loop): register links, gateway
+ * links, and the application's callbacks, one event at a time. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,7 +25,7 @@
 #include "proc.h"
 #include "supervise.h"
 #include "query.h"
-#include "reglink.h"
+#include "regclient.h"
 
 #define TICK_MS 100
 /* A worker that dies sooner than this after its start is forked again only
@@ -52,7 +52,7 @@ static void write_child_status(struct bw *bw)
 {
     char line[400];
     snprintf(line, sizeof line, "  process %d  pid %d  worker_key %s  registers %d/%d  gateways %zu up of %zu\n",
-             bw->index, (int)getpid(), bw->worker_key, reglink_connected(bw->reglink), bw->cfg->registerAddress.n,
+             bw->index, (int)getpid(), bw->worker_key, regclient_connected(bw->reg), bw->cfg->registerAddress.n,
              links_up(bw->links), links_count(bw->links));
     sup_write_child_status(&bw->cfg->common, bw->index, line);
 }
@@ -81,16 +81,14 @@ static void on_tick(struct loop *loop, void *data)
     (void)loop;
     struct bw *bw = data;
     int64_t now = loop_now_ms();
-    reglink_tick(bw->reglink, now);
     links_tick(bw->links, now);
     query_tick(bw->query, now);
 }
 
-static void before_sleep(struct loop *loop, void *data)
+static void on_addresses(void *data, char *const *addrs, size_t n)
 {
-    (void)loop;
     struct bw *bw = data;
-    links_flush(bw->links);
+    links_set_addresses(bw->links, addrs, n);
 }
 
 static int run_process(const struct business_cfg *cfg, int index)
@@ -125,25 +123,25 @@ static int run_process(const struct business_cfg *cfg, int index)
         }
     if (loop_every(bw.loop, TICK_MS, on_tick, &bw) < 0)
         goto out;
-    loop_set_before_sleep(bw.loop, before_sleep, &bw);
     api_bind(&bw);
     if (bw.app->on_worker_start && bw.app->on_worker_start(&bw.info) != 0) {
         log_error("process %d: the application's on_worker_start failed; exiting", index);
         goto out;
     }
-    if (!(bw.reglink = reglink_new(&bw))) {
+    struct regclient_cfg rcfg = {&cfg->registerAddress, cfg->secretKey, NULL, on_addresses, &bw};
+    if (!(bw.reg = regclient_new(bw.loop, &rcfg))) {
         log_error("process %d: out of memory at start-up", index);
         goto out;
     }
     log_info("process %d: worker_key %s, application %s, registers: %d", index, bw.worker_key, cfg->eventHandler,
              cfg->registerAddress.n);
-    rc = loop_run(bw.loop) < 0 ? 1 : 0;
+    rc = loop_run(bw.loop) < 0 ? 1 : 0; /* queued pushes are written on the way out */
     if (bw.app->on_worker_stop)
         bw.app->on_worker_stop(&bw.info);
 out:
     appenv_timers_free();
     api_bind(NULL);
-    reglink_free(bw.reglink);
+    regclient_free(bw.reg);
     links_free(bw.links); /* flushes what the last callbacks queued */
     query_free(bw.query);
     loop_free(bw.loop);

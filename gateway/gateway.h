@@ -1,9 +1,9 @@
 /* gateway: what the gateway's modules share inside one gateway process.
  *
- * One struct per process (no globals): the settings, the libev loop that lws
- * also runs on, the client state engine, and the three I/O modules that meet
- * here: clients (WebSocket side, lws), lan (the internal port) and reglink
- * (the registers). */
+ * One struct per process (no globals): the settings, the event loop
+ * (shared/loop; lws and clients.c run on its libev loop), the client state
+ * engine, and the three I/O modules that meet here: clients (WebSocket side,
+ * lws), lan (the internal port) and the register client (shared/regclient). */
 #ifndef GW_GATEWAY_H
 #define GW_GATEWAY_H
 
@@ -12,10 +12,11 @@
 #include "config.h"
 
 struct ev_loop;
+struct loop;
 struct gws;
 struct lan;
 struct clients;
-struct reglink;
+struct regclient;
 
 struct gateway_cfg {
     struct cfg_common common;
@@ -48,11 +49,12 @@ struct gateway {
     uint32_t lan_ip;        /* host order */
     uint16_t lan_port;      /* startPort + index */
     char lan_address[32];   /* "a.b.c.d:port", as registered */
-    struct ev_loop *loop;
+    struct loop *ioloop;    /* the process' loop: lan, registers, signals, timers */
+    struct ev_loop *loop;   /* loop_ev(ioloop): the libev loop under it, for lws and clients.c */
     struct gws *state;
     struct lan *lan;
     struct clients *clients;
-    struct reglink *reglink;
+    struct regclient *reg;
 };
 
 #endif

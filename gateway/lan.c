@@ -1,7 +1,6 @@
 #include "lan.h"
 
 #include <errno.h>
-#include <ev.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,34 +11,33 @@
 #include "buf.h"
 #include "log.h"
 #include "secret.h"
+#include "loop.h"
 #include "sock.h"
+#include "stream.h"
 #include "state.h"
 
 #define LAN_READ_CHUNK 65536
-#define LAN_PING_SECONDS 25.0
+#define LAN_PING_MS 25000
 /* Route of a client whose events were held while no worker was connected:
  * it follows them to whichever worker takes the held queue. */
 #define ROUTE_PENDING UINT32_MAX
 
 struct lan_link {
+    struct stream s;           /* first: stream callbacks get &link->s */
     struct lan *lan;
-    ev_io io;
-    int fd;
     uint32_t id;
     char ip[48];
     uint16_t port;
     char *worker_key;          /* "<ip>:<name>:<index>" once WORKER_CONNECT succeeded */
     uint64_t bound_clients;    /* router: clients currently stuck to this worker */
-    struct buf in, out;
-    unsigned authed : 1, closing : 1, dirty : 1, dead : 1, ready : 1;
+    unsigned authed : 1, closing : 1, dead : 1, ready : 1;
     struct lan_link *prev, *next;         /* all links */
-    struct lan_link *dirty_next;          /* links with output to flush */
 };
 
 /* Events that found no business worker wait here, in arrival order, until
  * one connects or they expire (§6.5 C: the project holds, PHP drops). */
 struct pending_ev {
-    double at;       /* ev_now() when queued */
+    int64_t at;      /* loop_now_ms() when queued */
     uint32_t len;    /* bytes of this frame in the pending buffer */
 };
 
@@ -50,22 +48,18 @@ struct lan {
     size_t pev_head, pev_len, pev_cap;
     uint32_t pending_owner;      /* link that took the last flush: PENDING routes resolve to it */
     uint64_t pending_expired, pending_overflow;
-    ev_timer pending_timer;
     int lfd;
-    ev_io accept_io;
-    ev_prepare flush_prep;
-    ev_timer ping_timer;
     struct lan_link *links;
-    struct lan_link *dirty;
     struct lan_link **ready;     /* links readable this iteration, served in accept order */
     size_t nready, ready_cap;
-    struct lan_link *dead;
     uint32_t next_id;
     size_t nlinks, nworkers;
     uint64_t dropped;
     int64_t last_drop_log;
 };
 
+/* Closes now and leaves the lists; the struct is freed before the loop
+ * sleeps (the stream's on_free): callers up the stack may still hold l. */
 static void link_kill(struct lan_link *l, const char *why)
 {
     struct lan *lan = l->lan;
@@ -75,8 +69,6 @@ static void link_kill(struct lan_link *l, const char *why)
         log_info("internal link %s:%u%s%s closed: %s", l->ip, l->port, l->worker_key ? " worker " : "",
                  l->worker_key ? l->worker_key : "", why);
     l->dead = 1;
-    ev_io_stop(lan->gw->loop, &l->io);
-    close(l->fd);
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -86,41 +78,7 @@ static void link_kill(struct lan_link *l, const char *why)
     lan->nlinks--;
     if (l->worker_key)
         lan->nworkers--;
-    buf_free(&l->in);
-    buf_free(&l->out);
-    /* Freed before the loop sleeps again: callers up the stack may still hold l. */
-    l->next = lan->dead;
-    lan->dead = l;
-}
-
-static void link_mark_dirty(struct lan_link *l)
-{
-    if (!l->dirty) {
-        l->dirty = 1;
-        l->dirty_next = l->lan->dirty;
-        l->lan->dirty = l;
-    }
-}
-
-static void link_flush(struct lan_link *l)
-{
-    struct lan *lan = l->lan;
-    int err = sock_flush(l->fd, &l->out);
-    if (err < 0) {
-        link_kill(l, strerror(-err));
-        return;
-    }
-    int pending = buf_avail(&l->out) > 0;
-    if (!pending && l->closing) {
-        link_kill(l, NULL);
-        return;
-    }
-    int events = (l->closing ? 0 : EV_READ) | (pending ? EV_WRITE : 0);
-    if (events != (l->io.events & (EV_READ | EV_WRITE))) {
-        ev_io_stop(lan->gw->loop, &l->io);
-        ev_io_set(&l->io, l->fd, events);
-        ev_io_start(lan->gw->loop, &l->io);
-    }
+    stream_free(&l->s);
 }
 
 static struct lan_link *find_worker_key(struct lan *lan, const char *key)
@@ -141,7 +99,7 @@ static void pending_drop_head(struct lan *lan)
 
 static void pending_expire(struct lan *lan)
 {
-    double limit = ev_now(lan->gw->loop) - (double)lan->gw->cfg->pendingTimeout;
+    int64_t limit = loop_now_ms() - (int64_t)lan->gw->cfg->pendingTimeout * 1000;
     uint64_t n = 0;
     while (lan->pev_len && lan->pev[lan->pev_head].at <= limit) {
         pending_drop_head(lan);
@@ -154,11 +112,10 @@ static void pending_expire(struct lan *lan)
     }
 }
 
-static void on_pending_timer(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_pending_timer(struct loop *loop, void *data)
 {
     (void)loop;
-    (void)revents;
-    pending_expire(w->data);
+    pending_expire(data);
 }
 
 /* Queues an encoded frame while no worker is connected. 0 or -1 (full). */
@@ -182,7 +139,7 @@ static int pending_push(struct lan *lan, const struct gwp_header *h, const void 
     }
     if (gwp_encode(&lan->pending, h, ext, ext_len, body, body_len) < 0)
         return -1;
-    lan->pev[(lan->pev_head + lan->pev_len) % lan->pev_cap] = (struct pending_ev){ev_now(lan->gw->loop), (uint32_t)need};
+    lan->pev[(lan->pev_head + lan->pev_len) % lan->pev_cap] = (struct pending_ev){loop_now_ms(), (uint32_t)need};
     lan->pev_len++;
     return 0;
 }
@@ -196,11 +153,10 @@ static void pending_flush_to(struct lan *lan, struct lan_link *l)
     if (!lan->pev_len)
         return;
     size_t n = lan->pev_len, bytes = buf_avail(&lan->pending);
-    if (buf_append(&l->out, buf_head(&lan->pending), bytes) < 0)
+    if (stream_write(&l->s, buf_head(&lan->pending), bytes) < 0)
         return;
     buf_free(&lan->pending);
     lan->pev_head = lan->pev_len = 0;
-    link_mark_dirty(l);
     log_info("delivered %zu held client events (%zu bytes) to worker %s", n, bytes, l->worker_key);
 }
 
@@ -243,7 +199,7 @@ static int link_auth(struct lan_link *l, const struct gwp_frame *f)
             free(old->worker_key);
             old->worker_key = NULL;
             lan->nworkers--;
-            link_flush(old);
+            stream_close_after_flush(&old->s);
         }
         l->worker_key = k;
         lan->nworkers++;
@@ -269,53 +225,44 @@ static void link_frame(struct lan_link *l, const struct gwp_frame *f)
         link_kill(l, NULL);
         return;
     }
-    size_t before = buf_avail(&l->out);
-    if (gws_exec(lan->gw->state, f, &l->out) < 0)
+    size_t before = buf_avail(&l->s.out);
+    if (gws_exec(lan->gw->state, f, &l->s.out) < 0)
         log_warn("gateway inner pack err cmd=%u from %s:%u (ignored)", cmd, l->ip, l->port);
-    if (buf_avail(&l->out) != before)
-        link_mark_dirty(l);
+    if (buf_avail(&l->s.out) != before)
+        stream_queued(&l->s);
 }
 
-static void link_read(struct lan_link *l)
+static ssize_t link_on_data(struct stream *s, const uint8_t *p, size_t n)
 {
-    struct lan *lan = l->lan;
-    uint32_t max = (uint32_t)lan->gw->cfg->maxPackageSize;
-    for (int rounds = 0; rounds < 16 && !l->dead && !l->closing; rounds++) {
-        uint8_t *dst = buf_reserve(&l->in, LAN_READ_CHUNK);
-        if (!dst) {
-            link_kill(l, "out of memory");
-            return;
-        }
-        ssize_t r = read(l->fd, dst, LAN_READ_CHUNK);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EAGAIN)
-            return;
-        if (r <= 0) {
-            link_kill(l, r == 0 ? "peer closed" : strerror(errno));
-            return;
-        }
-        buf_commit(&l->in, (size_t)r);
-        for (;;) {
-            struct gwp_frame f;
-            size_t used;
-            char err[160];
-            int rc = gwp_decode(buf_head(&l->in), buf_avail(&l->in), max, &f, &used, err, sizeof err);
-            if (rc == GWP_NEED_MORE)
-                break;
-            if (rc == GWP_ERROR) {
-                log_warn("internal link %s:%u: protocol error: %s; closing", l->ip, l->port, err);
-                link_kill(l, NULL);
-                return;
-            }
-            link_frame(l, &f);
-            if (l->dead || l->closing)
-                return;
-            buf_consume(&l->in, used);
-        }
-        if ((size_t)r < LAN_READ_CHUNK)
-            return;
+    struct lan_link *l = (struct lan_link *)s;
+    if (l->closing)
+        return 0;
+    struct gwp_frame f;
+    size_t used;
+    char err[160];
+    int rc = gwp_decode(p, n, (uint32_t)l->lan->gw->cfg->maxPackageSize, &f, &used, err, sizeof err);
+    if (rc == GWP_NEED_MORE)
+        return 0;
+    if (rc == GWP_ERROR) {
+        log_warn("internal link %s:%u: protocol error: %s; closing", l->ip, l->port, err);
+        link_kill(l, NULL);
+        return -1;
     }
+    link_frame(l, &f);
+    return (ssize_t)used;
+}
+
+static void link_on_close(struct stream *s, const char *why)
+{
+    struct lan_link *l = (struct lan_link *)s;
+    link_kill(l, why == stream_eof ? "peer closed" : why);
+}
+
+static void link_on_free(struct stream *s)
+{
+    struct lan_link *l = (struct lan_link *)s;
+    free(l->worker_key);
+    free(l);
 }
 
 /* Reads are not served in the order libev reports them (newest watcher
@@ -331,7 +278,7 @@ static void mark_ready(struct lan_link *l)
         size_t cap = lan->ready_cap ? lan->ready_cap * 2 : 64;
         struct lan_link **r = realloc(lan->ready, cap * sizeof *r);
         if (!r) {
-            link_read(l); /* out of memory: serve it now rather than never */
+            stream_read(&l->s); /* out of memory: serve it now rather than never */
             return;
         }
         lan->ready = r;
@@ -347,33 +294,39 @@ static int by_accept_order(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void serve_ready(struct lan *lan)
+/* The first before-sleep hook: frames read here queue their replies before
+ * the streams are flushed. */
+static void serve_ready(struct loop *loop, void *data)
 {
+    (void)loop;
+    struct lan *lan = data;
     if (lan->nready > 1)
         qsort(lan->ready, lan->nready, sizeof *lan->ready, by_accept_order);
     for (size_t i = 0; i < lan->nready; i++) {
         struct lan_link *l = lan->ready[i];
         l->ready = 0;
         if (!l->dead)
-            link_read(l);
+            stream_read(&l->s);
     }
     lan->nready = 0;
 }
 
-static void on_link_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    struct lan_link *l = w->data;
-    if (revents & EV_WRITE)
-        link_flush(l);
-    if (!l->dead && (revents & EV_READ))
-        mark_ready(l);
-}
+static void link_on_readable(struct stream *s) { mark_ready((struct lan_link *)s); }
 
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+static const struct stream_ops lan_link_ops = {
+    .on_data = link_on_data,
+    .on_readable = link_on_readable,
+    .on_close = link_on_close,
+    .on_free = link_on_free,
+    .read_chunk = LAN_READ_CHUNK,
+    .reads_per_wake = 16,
+};
+
+static void on_accept(struct loop *loop, int lfd, unsigned events, void *data)
 {
-    (void)revents;
-    struct lan *lan = w->data;
+    (void)lfd;
+    (void)events;
+    struct lan *lan = data;
     for (int i = 0; i < 64; i++) {
         char ip[48];
         uint16_t port;
@@ -386,16 +339,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         sock_keepalive(fd);
+        stream_init(&l->s, loop, &lan_link_ops);
+        if (stream_attach(&l->s, fd) < 0) {
+            free(l);
+            continue;
+        }
         l->lan = lan;
-        l->fd = fd;
         l->id = ++lan->next_id ? lan->next_id : ++lan->next_id;
         snprintf(l->ip, sizeof l->ip, "%s", ip);
         l->port = port;
         /* Without a key every link is authorised from the start (§3.4). */
         l->authed = lan->gw->cfg->secretKey[0] == 0;
-        ev_io_init(&l->io, on_link_io, fd, EV_READ);
-        l->io.data = l;
-        ev_io_start(loop, &l->io);
         l->next = lan->links;
         if (lan->links)
             lan->links->prev = l;
@@ -405,40 +359,16 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-/* Before the loop sleeps: one write per link for everything queued this
- * iteration, then free the links that died. */
-static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+static void on_ping(struct loop *loop, void *data)
 {
     (void)loop;
-    (void)revents;
-    struct lan *lan = w->data;
-    serve_ready(lan);
-    while (lan->dirty) {
-        struct lan_link *l = lan->dirty;
-        lan->dirty = l->dirty_next;
-        l->dirty = 0;
-        if (!l->dead)
-            link_flush(l);
-    }
-    while (lan->dead) {
-        struct lan_link *l = lan->dead;
-        lan->dead = l->next;
-        free(l->worker_key);
-        free(l);
-    }
-}
-
-static void on_ping(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct lan *lan = w->data;
+    struct lan *lan = data;
     uint8_t ping[GWP_HEADER_LEN];
     struct gwp_header h = {.pack_len = GWP_HEADER_LEN, .cmd = GWP_CMD_PING, .flag = GWP_FLAG_BODY_IS_SCALAR};
     gwp_header_pack(ping, &h);
     for (struct lan_link *l = lan->links; l; l = l->next)
-        if (l->worker_key && !l->closing && buf_append(&l->out, ping, sizeof ping) == 0)
-            link_mark_dirty(l);
+        if (l->worker_key && !l->closing)
+            stream_write(&l->s, ping, sizeof ping);
 }
 
 struct lan *lan_new(struct gateway *gw, int listen_fd)
@@ -448,20 +378,14 @@ struct lan *lan_new(struct gateway *gw, int listen_fd)
         return NULL;
     lan->gw = gw;
     lan->lfd = listen_fd;
-    ev_io_init(&lan->accept_io, on_accept, listen_fd, EV_READ);
-    lan->accept_io.data = lan;
-    ev_io_start(gw->loop, &lan->accept_io);
-    ev_prepare_init(&lan->flush_prep, on_prepare);
-    lan->flush_prep.data = lan;
-    ev_prepare_start(gw->loop, &lan->flush_prep);
-    ev_timer_init(&lan->pending_timer, on_pending_timer, 1.0, 1.0);
-    lan->pending_timer.data = lan;
-    ev_timer_start(gw->loop, &lan->pending_timer);
+    struct loop *loop = gw->ioloop;
     /* PHP pings worker links only when lanIp is not the literal 127.0.0.1 (§3.9). */
-    if (strcmp(gw->cfg->lanIp, "127.0.0.1") != 0) {
-        ev_timer_init(&lan->ping_timer, on_ping, LAN_PING_SECONDS, LAN_PING_SECONDS);
-        lan->ping_timer.data = lan;
-        ev_timer_start(gw->loop, &lan->ping_timer);
+    if (loop_add(loop, listen_fd, LOOP_READ, on_accept, lan) < 0 || loop_set_before_sleep(loop, serve_ready, lan) < 0 ||
+        loop_every(loop, 1000, on_pending_timer, lan) < 0 ||
+        (strcmp(gw->cfg->lanIp, "127.0.0.1") != 0 && loop_every(loop, LAN_PING_MS, on_ping, lan) < 0)) {
+        loop_del(loop, listen_fd);
+        free(lan);
+        return NULL;
     }
     return lan;
 }
@@ -472,11 +396,9 @@ void lan_free(struct lan *lan)
         return;
     while (lan->links)
         link_kill(lan->links, NULL);
-    ev_invoke(lan->gw->loop, &lan->flush_prep, 0);
-    ev_io_stop(lan->gw->loop, &lan->accept_io);
-    ev_prepare_stop(lan->gw->loop, &lan->flush_prep);
-    ev_timer_stop(lan->gw->loop, &lan->ping_timer);
-    ev_timer_stop(lan->gw->loop, &lan->pending_timer);
+    lan->nready = 0;
+    loop_run_jobs(lan->gw->ioloop); /* the links' deferred frees */
+    loop_del(lan->gw->ioloop, lan->lfd);
     free(lan->ready);
     buf_free(&lan->pending);
     free(lan->pev);
@@ -564,21 +486,22 @@ int lan_send_event(struct lan *lan, lan_route *route, uint8_t cmd, const struct 
         lan->pending_overflow++;
         why = lan->gw->cfg->pendingTimeout > 0 ? "no business worker is connected and the held-event queue is full"
                                                : "no business worker is connected";
-    } else if (buf_avail(&l->out) + GWP_HEADER_LEN + ext_len + body_len > (size_t)lan->gw->cfg->sendToWorkerBufferSize) {
+    } else if (buf_avail(&l->s.out) + GWP_HEADER_LEN + ext_len + body_len >
+               (size_t)lan->gw->cfg->sendToWorkerBufferSize) {
         why = "the worker's send buffer is full";
     }
     if (why) {
         lan->dropped++;
-        int64_t now = (int64_t)ev_now(lan->gw->loop);
+        int64_t now = loop_now_ms() / 1000;
         if (now != lan->last_drop_log) {
             lan->last_drop_log = now;
             log_warn("SendBufferToWorker fail: %s (%llu events dropped so far)", why, (unsigned long long)lan->dropped);
         }
         return -1;
     }
-    if (gwp_encode(&l->out, &h, ext, ext_len, body, body_len) < 0)
+    if (gwp_encode(&l->s.out, &h, ext, ext_len, body, body_len) < 0)
         return -1;
-    link_mark_dirty(l);
+    stream_queued(&l->s);
     return 0;
 }
 

@@ -1,10 +1,11 @@
 /* lan: the gateway's internal port (§3): business worker links and
  * GatewayClient request connections.
  *
- * Links are read in large chunks and decoded with gwp; commands go to the
- * state engine, whose replies are queued on the same link. Output to every
- * link is written once per loop iteration (an ev_prepare watcher), so many
- * events bound for one worker leave in one write. */
+ * Links are streams (shared/stream) read in large chunks and decoded with
+ * gwp; commands go to the state engine, whose replies are queued on the same
+ * link. Readable links are served once per iteration in accept order (a
+ * before-sleep hook), and every stream's output is written once before the
+ * loop sleeps, so many events bound for one worker leave in one write. */
 #ifndef GW_LAN_H
 #define GW_LAN_H
 
@@ -16,8 +17,10 @@
 
 struct lan_link;
 
-/* Takes ownership of listen_fd (the bound internal port). NULL on failure. */
+/* Takes ownership of listen_fd (the bound internal port); watches it on
+ * gw->ioloop. NULL on failure. */
 struct lan *lan_new(struct gateway *gw, int listen_fd);
+/* After the loop stopped (its before-sleep hook stays registered). */
 void lan_free(struct lan *lan);
 
 /* A client's sticky routing slot: the link its events go to, by id so that a

@@ -6,7 +6,6 @@
  * forks one child per index and re-forks any that dies, each child keeping
  * its index and so its internal port. */
 #include <errno.h>
-#include <ev.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +17,10 @@
 #include "gateway.h"
 #include "lan.h"
 #include "log.h"
+#include "loop.h"
 #include "netaddr.h"
 #include "proc.h"
-#include "reglink.h"
+#include "regclient.h"
 #include "sock.h"
 #include "supervise.h"
 #include "state.h"
@@ -74,8 +74,6 @@ struct gw_master {
 
 struct gw_proc {
     struct gateway gw;
-    ev_signal sig[5];
-    ev_timer graceful_timer;
     int graceful;
     time_t started;
 };
@@ -89,7 +87,7 @@ static void write_child_status(struct gw_proc *p)
              "held events %zu  dropped events %llu\n",
              p->gw.index, (int)getpid(), cfg->listen.scheme, cfg->listen.host, cfg->listen.port, p->gw.lan_address,
              clients_count(p->gw.clients), lan_worker_count(p->gw.lan), lan_link_count(p->gw.lan),
-             reglink_connected(p->gw.reglink), lan_pending_count(p->gw.lan),
+             regclient_connected(p->gw.reg), lan_pending_count(p->gw.lan),
              (unsigned long long)lan_dropped_events(p->gw.lan));
     if (cfg->count == 1) {
         /* No master: this process answers the status command itself. */
@@ -102,23 +100,21 @@ static void write_child_status(struct gw_proc *p)
     sup_write_child_status(&cfg->common, p->gw.index, line);
 }
 
-static void on_graceful_check(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_graceful_check(struct loop *loop, void *data)
 {
-    (void)revents;
-    struct gw_proc *p = w->data;
+    struct gw_proc *p = data;
     if (clients_count(p->gw.clients) == 0)
-        ev_break(loop, EVBREAK_ALL);
+        loop_stop(loop);
 }
 
-static void on_child_signal(struct ev_loop *loop, ev_signal *w, int revents)
+static void on_child_signal(struct loop *loop, int signo, void *data)
 {
-    (void)revents;
-    struct gw_proc *p = w->data;
-    switch (w->signum) {
+    struct gw_proc *p = data;
+    switch (signo) {
     case SIGTERM:
     case SIGINT:
-        log_info("stopping (signal %d)", w->signum);
-        ev_break(loop, EVBREAK_ALL);
+        log_info("stopping (signal %d)", signo);
+        loop_stop(loop);
         break;
     case SIGQUIT:
         if (!p->graceful) {
@@ -126,9 +122,7 @@ static void on_child_signal(struct ev_loop *loop, ev_signal *w, int revents)
             log_info("stopping gracefully: no new clients; exiting once the %zu connected ones are gone",
                      clients_count(p->gw.clients));
             clients_stop_accepting(p->gw.clients);
-            ev_timer_init(&p->graceful_timer, on_graceful_check, 0.2, 0.2);
-            p->graceful_timer.data = p;
-            ev_timer_start(loop, &p->graceful_timer);
+            loop_every(loop, 200, on_graceful_check, p);
         }
         break;
     case SIGUSR1:
@@ -155,11 +149,12 @@ static int run_process(const struct gateway_cfg *cfg, int index, int client_fd, 
     netaddr_format_ipv4(gw->lan_ip, ipbuf);
     snprintf(gw->lan_address, sizeof gw->lan_address, "%s:%u", ipbuf, gw->lan_port);
     signal(SIGPIPE, SIG_IGN);
-    gw->loop = ev_loop_new(EVBACKEND_EPOLL);
-    if (!gw->loop) {
+    gw->ioloop = loop_new();
+    if (!gw->ioloop) {
         log_error("cannot create the event loop");
         return 1;
     }
+    gw->loop = loop_ev(gw->ioloop);
     gw->clients = clients_new(gw, client_fd, err, sizeof err);
     if (!gw->clients) {
         log_error("%s", err);
@@ -167,28 +162,27 @@ static int run_process(const struct gateway_cfg *cfg, int index, int client_fd, 
     }
     gw->state = gws_new(clients_gws_ops(), gw->clients);
     gw->lan = lan_new(gw, lan_fd);
-    gw->reglink = reglink_new(gw);
-    if (!gw->state || !gw->lan || !gw->reglink) {
+    struct regclient_cfg rcfg = {&cfg->registerAddress, cfg->secretKey, gw->lan_address, NULL, NULL};
+    gw->reg = regclient_new(gw->ioloop, &rcfg);
+    if (!gw->state || !gw->lan || !gw->reg) {
         log_error("out of memory at start-up");
         return 1;
     }
     int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (int i = 0; i < 5; i++) {
-        ev_signal_init(&p.sig[i], on_child_signal, sigs[i]);
-        p.sig[i].data = &p;
-        ev_signal_start(gw->loop, &p.sig[i]);
-    }
+    for (int i = 0; i < 5; i++)
+        if (loop_signal(gw->ioloop, sigs[i], on_child_signal, &p) < 0) {
+            log_error("cannot watch signal %d", sigs[i]);
+            return 1;
+        }
     log_info("process %d serving %s://%s:%u, internal port %s, registers: %d", index, cfg->listen.scheme,
              cfg->listen.host, cfg->listen.port, gw->lan_address, cfg->registerAddress.n);
-    ev_run(gw->loop, 0);
+    loop_run(gw->ioloop);
     /* Clients first: their ON_CLOSE events still need the links. */
     clients_free(gw->clients);
-    reglink_free(gw->reglink);
+    regclient_free(gw->reg);
     lan_free(gw->lan);
     gws_free(gw->state);
-    for (int i = 0; i < 5; i++)
-        ev_signal_stop(gw->loop, &p.sig[i]);
-    ev_loop_destroy(gw->loop);
+    loop_free(gw->ioloop);
     log_info("process %d stopped", index);
     return 0;
 }

@@ -1,7 +1,8 @@
 /* register: the directory of gateway addresses (GatewayWorker's Register).
  *
  * Socket layer only: accept, read lines, write, time out silent peers; the
- * protocol decisions live in registry.c. One process, one epoll loop. */
+ * protocol decisions live in registry.c. One process, one loop (shared/loop);
+ * every peer is a stream (shared/stream) whose decode callback cuts lines. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "regmsg.h"
 #include "registry.h"
 #include "sock.h"
+#include "stream.h"
 
 /* A worker that does not read its broadcasts is cut off past this much
  * queued output instead of growing our memory. */
@@ -45,13 +47,10 @@ static const struct cfg_opt register_opts[] = {
 
 struct reg_conn {
     struct reg_peer peer; /* first: registry callbacks get &conn->peer */
-    int fd;
-    struct buf in, out;
+    struct stream s;
     int64_t auth_deadline;
     struct reg_conn *auth_prev, *auth_next; /* FIFO of peers still to authenticate */
-    unsigned in_auth_list : 1, close_after_flush : 1, dead : 1;
-    unsigned armed; /* the ev mask currently registered */
-    struct reg_conn *dead_next;
+    unsigned in_auth_list : 1, dead : 1;
     struct reg_server *server;
 };
 
@@ -64,11 +63,14 @@ struct reg_server {
     uint64_t total_accepted;
     time_t started;
     struct reg_conn *auth_head, *auth_tail;
-    struct reg_conn *dead; /* closed this iteration, freed before sleeping */
     int graceful;
     int64_t graceful_deadline;
 };
 
+static struct reg_conn *conn_of(struct stream *s)
+{
+    return (struct reg_conn *)((char *)s - offsetof(struct reg_conn, s));
+}
 
 static void auth_unlink(struct reg_server *s, struct reg_conn *c)
 {
@@ -85,8 +87,8 @@ static void auth_unlink(struct reg_server *s, struct reg_conn *c)
     c->in_auth_list = 0;
 }
 
-/* Closes now; the struct itself is freed before the loop sleeps, so callers
- * up the stack may still look at it. */
+/* Closes now; the struct itself is freed before the loop sleeps (the
+ * stream's on_free), so callers up the stack may still look at it. */
 static void conn_kill(struct reg_server *s, struct reg_conn *c)
 {
     if (c->dead)
@@ -94,120 +96,73 @@ static void conn_kill(struct reg_server *s, struct reg_conn *c)
     c->dead = 1;
     auth_unlink(s, c);
     registry_on_close(&s->reg, &c->peer);
-    loop_del(s->loop, c->fd);
-    close(c->fd);
-    c->fd = -1;
-    buf_free(&c->in);
-    buf_free(&c->out);
-    c->dead_next = s->dead;
-    s->dead = c;
+    stream_free(&c->s);
     s->nconns--;
-}
-
-static void conn_flush(struct reg_server *s, struct reg_conn *c)
-{
-    int err = sock_flush(c->fd, &c->out);
-    if (err < 0) {
-        log_info("write to %s:%u failed: %s; closing", c->peer.ip, c->peer.port, strerror(-err));
-        conn_kill(s, c);
-        return;
-    }
-    int want = buf_avail(&c->out) > 0;
-    if (!want && c->close_after_flush) {
-        conn_kill(s, c);
-        return;
-    }
-    /* A closing peer is not read any more: its input would only be dropped. */
-    unsigned mask = (c->close_after_flush ? 0 : LOOP_READ) | (want ? LOOP_WRITE : 0);
-    if (mask != c->armed) {
-        loop_mod(s->loop, c->fd, mask);
-        c->armed = mask;
-    }
 }
 
 static void op_send(void *ctx, struct reg_peer *p, const uint8_t *data, size_t len)
 {
     struct reg_server *s = ctx;
     struct reg_conn *c = (struct reg_conn *)p;
-    if (c->dead || c->close_after_flush)
+    if (c->dead || stream_state(&c->s) != STREAM_UP)
         return;
-    if (buf_avail(&c->out) + len > REG_MAX_OUTPUT) {
+    if (buf_avail(&c->s.out) + len > REG_MAX_OUTPUT) {
         log_warn("%s:%u does not read its messages (%zu bytes queued); closing", p->ip, p->port,
-                 buf_avail(&c->out));
+                 buf_avail(&c->s.out));
         conn_kill(s, c);
         return;
     }
-    if (buf_append(&c->out, data, len) < 0) {
+    if (stream_write(&c->s, data, len) < 0) {
         log_error("out of memory queueing to %s:%u; closing", p->ip, p->port);
         conn_kill(s, c);
-        return;
     }
-    conn_flush(s, c);
 }
 
 static void op_close(void *ctx, struct reg_peer *p)
 {
-    struct reg_server *s = ctx;
+    (void)ctx;
     struct reg_conn *c = (struct reg_conn *)p;
-    c->close_after_flush = 1;
-    conn_flush(s, c);
+    /* A closing peer is not read any more: its input would only be dropped. */
+    stream_close_after_flush(&c->s);
 }
 
-static void conn_read(struct reg_server *s, struct reg_conn *c)
+static ssize_t conn_on_data(struct stream *st, const uint8_t *p, size_t n)
 {
-    size_t max = (size_t)s->cfg->maxLineLength;
-    for (;;) {
-        uint8_t *dst = buf_reserve(&c->in, 4096);
-        if (!dst) {
-            conn_kill(s, c);
-            return;
-        }
-        ssize_t r = read(c->fd, dst, 4096);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EAGAIN)
-            return;
-        if (r <= 0) {
-            if (r < 0)
-                log_info("read from %s:%u failed: %s", c->peer.ip, c->peer.port, strerror(errno));
-            conn_kill(s, c);
-            return;
-        }
-        buf_commit(&c->in, (size_t)r);
-        size_t line_len, used;
-        int rc = REGMSG_NEED_MORE;
-        while (!c->dead && !c->peer.closing &&
-               (rc = regmsg_next_line(buf_head(&c->in), buf_avail(&c->in), max, &line_len, &used)) == REGMSG_OK) {
-            /* Copy the line out: handlers may queue output, never input, but
-             * the registry must not depend on our buffer's lifetime. */
-            registry_on_line(&s->reg, &c->peer, (const char *)buf_head(&c->in), line_len);
-            if (c->dead)
-                return;
-            buf_consume(&c->in, used);
-            if (c->peer.authed)
-                auth_unlink(s, c);
-        }
-        if (c->dead || c->peer.closing)
-            return;
-        if (rc == REGMSG_ERROR) {
-            log_warn("%s:%u sent a line longer than %zu bytes; closing", c->peer.ip, c->peer.port, max);
-            conn_kill(s, c);
-            return;
-        }
-    }
-}
-
-static void on_conn_event(struct loop *loop, int fd, unsigned events, void *data)
-{
-    (void)loop;
-    (void)fd;
-    struct reg_conn *c = data;
+    struct reg_conn *c = conn_of(st);
     struct reg_server *s = c->server;
-    if (events & LOOP_WRITE)
-        conn_flush(s, c);
-    if (!c->dead && (events & LOOP_READ))
-        conn_read(s, c);
+    size_t max = (size_t)s->cfg->maxLineLength, line_len, used;
+    if (c->peer.closing)
+        return 0; /* the registry is done with it: stop here, keep the stream */
+    int rc = regmsg_next_line(p, n, max, &line_len, &used);
+    if (rc == REGMSG_NEED_MORE)
+        return 0;
+    if (rc == REGMSG_ERROR) {
+        log_warn("%s:%u sent a line longer than %zu bytes; closing", c->peer.ip, c->peer.port, max);
+        conn_kill(s, c);
+        return -1;
+    }
+    registry_on_line(&s->reg, &c->peer, (const char *)p, line_len);
+    if (!c->dead && c->peer.authed)
+        auth_unlink(s, c);
+    return (ssize_t)used;
 }
+
+static void conn_on_close(struct stream *st, const char *why)
+{
+    struct reg_conn *c = conn_of(st);
+    if (why && why != stream_eof)
+        log_info("connection from %s:%u failed: %s", c->peer.ip, c->peer.port, why);
+    conn_kill(c->server, c);
+}
+
+static void conn_on_free(struct stream *st) { free(conn_of(st)); }
+
+static const struct stream_ops reg_conn_ops = {
+    .on_data = conn_on_data,
+    .on_close = conn_on_close,
+    .on_free = conn_on_free,
+    .read_chunk = 4096,
+};
 
 static void on_accept(struct loop *loop, int fd, unsigned events, void *data)
 {
@@ -223,14 +178,15 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *data)
             return;
         }
         struct reg_conn *c = calloc(1, sizeof *c);
-        if (!c || loop_add(loop, cfd, LOOP_READ, on_conn_event, c) < 0) {
+        if (c)
+            stream_init(&c->s, loop, &reg_conn_ops);
+        if (!c || stream_attach(&c->s, cfd) < 0) {
             log_error("cannot take connection from %s:%u: out of memory", ip, port);
+            if (!c)
+                close(cfd);
             free(c);
-            close(cfd);
             continue;
         }
-        c->fd = cfd;
-        c->armed = LOOP_READ;
         c->server = s;
         snprintf(c->peer.ip, sizeof c->peer.ip, "%s", ip);
         c->peer.port = port;
@@ -264,20 +220,9 @@ static void on_auth_tick(struct loop *loop, void *data)
         int pending = 0;
         /* Graceful stop: wait for queued output to drain, then leave. */
         for (struct reg_peer *w = s->reg.wk_head; w; w = w->wk_next)
-            pending |= buf_avail(&((struct reg_conn *)w)->out) > 0;
+            pending |= buf_avail(&((struct reg_conn *)w)->s.out) > 0;
         if (!pending || now >= s->graceful_deadline)
             loop_stop(s->loop);
-    }
-}
-
-static void free_dead(struct loop *loop, void *data)
-{
-    (void)loop;
-    struct reg_server *s = data;
-    while (s->dead) {
-        struct reg_conn *c = s->dead;
-        s->dead = c->dead_next;
-        free(c);
     }
 }
 
@@ -369,7 +314,6 @@ static int register_run(void *state)
         log_error("cannot set up the event loop");
         return 1;
     }
-    loop_set_before_sleep(s->loop, free_dead, s);
     if (!s->cfg->secretKey[0] && strncmp(s->cfg->listen.host, "127.", 4) != 0)
         log_warn("secretKey is empty and %s is not a loopback address: anyone who reaches this port can "
                  "register a gateway", s->cfg->listen.host);
@@ -392,7 +336,7 @@ static void register_destroy(void *state)
             struct reg_peer *p = s->reg.gw_head ? s->reg.gw_head : s->reg.wk_head;
             conn_kill(s, p ? (struct reg_conn *)p : s->auth_head);
         }
-        free_dead(s->loop, s);
+        loop_run_jobs(s->loop); /* the killed peers' deferred frees */
         loop_free(s->loop);
     }
     if (s->lfd >= 0)

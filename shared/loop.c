@@ -1,59 +1,73 @@
 #include "loop.h"
 
 #include <errno.h>
-#include <signal.h>
+#include <ev.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <time.h>
-#include <unistd.h>
 
-#define LOOP_MAX_TICKS 8
-#define LOOP_MAX_SIGNALS 8
-#define LOOP_BATCH 256
+#include <uthash.h>
+
+#define LOOP_MAX_HOOKS 8
 #define LOOP_MAX_TIMERS 4096
 
-struct loop_handler {
+/* One per fd number ever watched, allocated once and reused: libev keeps
+ * pointers to active watchers, so they must never move (the index array of
+ * pointers may). */
+struct loop_fd {
+    ev_io w;
+    struct loop *loop;
     loop_io_cb *cb;
     void *data;
+    unsigned events;
 };
 
+/* Ticks and signals: few, kept until loop_free. */
 struct loop_tick {
-    unsigned period_ms;
-    int64_t next_ms;
+    ev_timer w;
+    struct loop *loop;
     loop_tick_cb *cb;
     void *data;
+    struct loop_tick *next;
 };
 
-/* A one-shot timer; the loop keeps them in a binary min-heap on `due_ms`. */
+struct loop_sig {
+    ev_signal w;
+    struct loop *loop;
+    loop_signal_cb *cb;
+    void *data;
+    struct loop_sig *next;
+};
+
+/* A one-shot timer, found by id for cancels. */
 struct loop_timer {
-    int64_t due_ms;
+    ev_timer w;
     int64_t id;
+    struct loop *loop;
     loop_tick_cb *cb;
     void *data;
+    UT_hash_handle hh;
 };
 
 struct loop {
-    int epfd;
+    struct ev_loop *ev;
     int stop;
-    struct loop_handler *h; /* indexed by fd */
-    int nh;
-    struct loop_tick ticks[LOOP_MAX_TICKS];
-    int nticks;
-    int sigfd;
-    sigset_t sigs;
-    struct {
-        int signo;
-        loop_signal_cb *cb;
-        void *data;
-    } sig[LOOP_MAX_SIGNALS];
-    int nsig;
-    loop_tick_cb *before_sleep;
-    void *before_sleep_data;
-    struct loop_timer *timers; /* heap */
-    int ntimers, timers_cap;
+    struct loop_fd **fds; /* indexed by fd */
+    int nfds;
+    struct loop_tick *ticks;
+    struct loop_sig *sigs;
+    struct loop_timer *timers; /* uthash by id */
     int64_t next_timer_id;
+    struct {
+        loop_tick_cb *cb;
+        void *data;
+    } hooks[LOOP_MAX_HOOKS];
+    int nhooks;
+    struct loop_job *jhead, *jtail;
+    int slept_guard;  /* our prepare ran and the loop has not polled since */
+    ev_prepare prep;
+    ev_check check;
+    ev_idle idle;
 };
 
 int64_t loop_now_ms(void)
@@ -63,18 +77,121 @@ int64_t loop_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---- jobs and the before-sleep phase ---- */
+
+static void job_unlink(struct loop *l, struct loop_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        l->jhead = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        l->jtail = j->prev;
+    j->prev = j->next = NULL;
+    j->queued = 0;
+}
+
+void loop_job_queue(struct loop *l, struct loop_job *j)
+{
+    if (j->queued)
+        return;
+    j->queued = 1;
+    j->next = NULL;
+    j->prev = l->jtail;
+    if (l->jtail)
+        l->jtail->next = j;
+    else
+        l->jhead = j;
+    l->jtail = j;
+    /* Queued by a prepare watcher that ran after ours: do not block in the
+     * poll, or this job would wait for the next event. */
+    if (l->slept_guard && !ev_is_active(&l->idle))
+        ev_idle_start(l->ev, &l->idle);
+}
+
+void loop_job_cancel(struct loop *l, struct loop_job *j)
+{
+    if (j->queued)
+        job_unlink(l, j);
+}
+
+void loop_run_jobs(struct loop *l)
+{
+    struct loop_job *j;
+    while ((j = l->jhead)) {
+        job_unlink(l, j);
+        j->cb(l, j);
+    }
+}
+
+static void before_sleep(struct loop *l)
+{
+    for (int i = 0; i < l->nhooks; i++)
+        l->hooks[i].cb(l, l->hooks[i].data);
+    loop_run_jobs(l);
+}
+
+static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct loop *l = w->data;
+    before_sleep(l);
+    l->slept_guard = 1;
+    if (l->stop)
+        ev_break(ev, EVBREAK_ALL);
+}
+
+static void on_check(struct ev_loop *ev, ev_check *w, int revents)
+{
+    (void)ev;
+    (void)revents;
+    struct loop *l = w->data;
+    l->slept_guard = 0;
+}
+
+static void on_idle(struct ev_loop *ev, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(ev, w);
+}
+
+int loop_set_before_sleep(struct loop *l, loop_tick_cb *cb, void *data)
+{
+    if (l->nhooks == LOOP_MAX_HOOKS)
+        return -ENOSPC;
+    l->hooks[l->nhooks].cb = cb;
+    l->hooks[l->nhooks].data = data;
+    l->nhooks++;
+    return 0;
+}
+
+/* ---- the loop ---- */
+
 struct loop *loop_new(void)
 {
     struct loop *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    l->sigfd = -1;
-    sigemptyset(&l->sigs);
-    if (l->epfd < 0) {
+    l->ev = ev_loop_new(EVBACKEND_EPOLL);
+    if (!l->ev) {
         free(l);
         return NULL;
     }
+    ev_prepare_init(&l->prep, on_prepare);
+    l->prep.data = l;
+    ev_set_priority(&l->prep, EV_MAXPRI);
+    ev_prepare_start(l->ev, &l->prep);
+    /* Right after the poll, before any io or timer callback of that
+     * iteration (highest priority first): only jobs queued between our
+     * prepare and the poll need the idle watcher. */
+    ev_check_init(&l->check, on_check);
+    l->check.data = l;
+    ev_set_priority(&l->check, EV_MAXPRI);
+    ev_check_start(l->ev, &l->check);
+    ev_idle_init(&l->idle, on_idle);
+    l->idle.data = l;
     return l;
 }
 
@@ -82,252 +199,231 @@ void loop_free(struct loop *l)
 {
     if (!l)
         return;
-    if (l->sigfd >= 0) {
-        close(l->sigfd);
-        sigprocmask(SIG_UNBLOCK, &l->sigs, NULL);
+    for (int i = 0; i < l->nfds; i++)
+        if (l->fds[i]) {
+            ev_io_stop(l->ev, &l->fds[i]->w);
+            free(l->fds[i]);
+        }
+    free(l->fds);
+    while (l->ticks) {
+        struct loop_tick *t = l->ticks;
+        l->ticks = t->next;
+        ev_timer_stop(l->ev, &t->w);
+        free(t);
     }
-    close(l->epfd);
-    free(l->timers);
-    free(l->h);
+    while (l->sigs) {
+        struct loop_sig *s = l->sigs;
+        l->sigs = s->next;
+        ev_signal_stop(l->ev, &s->w);
+        free(s);
+    }
+    struct loop_timer *t, *tmp;
+    HASH_ITER(hh, l->timers, t, tmp) {
+        ev_timer_stop(l->ev, &t->w);
+        HASH_DEL(l->timers, t);
+        free(t);
+    }
+    while (l->jhead)
+        job_unlink(l, l->jhead);
+    ev_prepare_stop(l->ev, &l->prep);
+    ev_check_stop(l->ev, &l->check);
+    ev_idle_stop(l->ev, &l->idle);
+    ev_loop_destroy(l->ev);
     free(l);
 }
 
-static uint32_t to_epoll(unsigned events)
+struct ev_loop *loop_ev(struct loop *l) { return l->ev; }
+
+int loop_run(struct loop *l)
 {
-    return ((events & LOOP_READ) ? EPOLLIN | EPOLLRDHUP : 0) | ((events & LOOP_WRITE) ? EPOLLOUT : 0);
+    if (!l->stop)
+        ev_run(l->ev, 0);
+    l->stop = 0;
+    l->slept_guard = 0;
+    ev_idle_stop(l->ev, &l->idle);
+    before_sleep(l);
+    return 0;
+}
+
+void loop_stop(struct loop *l)
+{
+    l->stop = 1;
+    ev_break(l->ev, EVBREAK_ALL);
+}
+
+/* ---- fds ---- */
+
+static void on_io(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev;
+    struct loop_fd *f = w->data;
+    unsigned e = ((revents & EV_READ) ? LOOP_READ : 0) | ((revents & EV_WRITE) ? LOOP_WRITE : 0);
+    f->cb(f->loop, w->fd, e, f->data);
+}
+
+static int to_ev(unsigned events)
+{
+    return ((events & LOOP_READ) ? EV_READ : 0) | ((events & LOOP_WRITE) ? EV_WRITE : 0);
 }
 
 int loop_add(struct loop *l, int fd, unsigned events, loop_io_cb *cb, void *data)
 {
-    if (fd >= l->nh) {
-        int n = l->nh ? l->nh : 64;
+    if (fd < 0)
+        return -EBADF;
+    if (fd >= l->nfds) {
+        int n = l->nfds ? l->nfds : 64;
         while (n <= fd)
             n *= 2;
-        struct loop_handler *h = realloc(l->h, (size_t)n * sizeof *h);
-        if (!h)
+        struct loop_fd **v = realloc(l->fds, (size_t)n * sizeof *v);
+        if (!v)
             return -ENOMEM;
-        memset(h + l->nh, 0, (size_t)(n - l->nh) * sizeof *h);
-        l->h = h;
-        l->nh = n;
+        memset(v + l->nfds, 0, (size_t)(n - l->nfds) * sizeof *v);
+        l->fds = v;
+        l->nfds = n;
     }
-    struct epoll_event ee = {.events = to_epoll(events), .data.fd = fd};
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ee) < 0)
-        return -errno;
-    l->h[fd].cb = cb;
-    l->h[fd].data = data;
+    struct loop_fd *f = l->fds[fd];
+    if (!f) {
+        if (!(f = calloc(1, sizeof *f)))
+            return -ENOMEM;
+        f->loop = l;
+        ev_init(&f->w, on_io);
+        f->w.data = f;
+        l->fds[fd] = f;
+    } else if (f->cb) {
+        return -EEXIST;
+    }
+    f->cb = cb;
+    f->data = data;
+    f->events = events;
+    ev_io_set(&f->w, fd, to_ev(events));
+    if (events)
+        ev_io_start(l->ev, &f->w);
     return 0;
 }
 
 int loop_mod(struct loop *l, int fd, unsigned events)
 {
-    struct epoll_event ee = {.events = to_epoll(events), .data.fd = fd};
-    return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ee) < 0 ? -errno : 0;
+    struct loop_fd *f = fd >= 0 && fd < l->nfds ? l->fds[fd] : NULL;
+    if (!f || !f->cb)
+        return -ENOENT;
+    if (f->events == events)
+        return 0;
+    ev_io_stop(l->ev, &f->w);
+    ev_io_set(&f->w, fd, to_ev(events));
+    if (events)
+        ev_io_start(l->ev, &f->w);
+    f->events = events;
+    return 0;
 }
 
 void loop_del(struct loop *l, int fd)
 {
-    if (fd < 0 || fd >= l->nh)
+    struct loop_fd *f = fd >= 0 && fd < l->nfds ? l->fds[fd] : NULL;
+    if (!f || !f->cb)
         return;
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-    l->h[fd].cb = NULL;
-    l->h[fd].data = NULL;
+    ev_io_stop(l->ev, &f->w);
+    f->cb = NULL;
+    f->data = NULL;
+    f->events = 0;
+}
+
+/* ---- ticks, timers, signals ---- */
+
+static void on_tick(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)ev;
+    (void)revents;
+    struct loop_tick *t = w->data;
+    t->cb(t->loop, t->data);
 }
 
 int loop_every(struct loop *l, unsigned period_ms, loop_tick_cb *cb, void *data)
 {
-    if (l->nticks == LOOP_MAX_TICKS || period_ms == 0)
+    if (period_ms == 0 || !cb)
         return -1;
-    l->ticks[l->nticks++] = (struct loop_tick){period_ms, loop_now_ms() + period_ms, cb, data};
+    struct loop_tick *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    t->loop = l;
+    t->cb = cb;
+    t->data = data;
+    ev_timer_init(&t->w, on_tick, period_ms / 1000.0, period_ms / 1000.0);
+    t->w.data = t;
+    ev_timer_start(l->ev, &t->w);
+    t->next = l->ticks;
+    l->ticks = t;
     return 0;
 }
 
-static void on_signalfd(struct loop *l, int fd, unsigned events, void *data)
+static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 {
-    (void)events;
-    (void)data;
-    struct signalfd_siginfo si;
-    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
-        for (int i = 0; i < l->nsig; i++)
-            if (l->sig[i].signo == (int)si.ssi_signo)
-                l->sig[i].cb(l, (int)si.ssi_signo, l->sig[i].data);
-}
-
-int loop_signal(struct loop *l, int signo, loop_signal_cb *cb, void *data)
-{
-    if (l->nsig == LOOP_MAX_SIGNALS)
-        return -ENOSPC;
-    sigaddset(&l->sigs, signo);
-    if (sigprocmask(SIG_BLOCK, &l->sigs, NULL) < 0)
-        return -errno;
-    int fd = signalfd(l->sigfd, &l->sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (l->sigfd < 0) {
-        l->sigfd = fd;
-        int r = loop_add(l, fd, LOOP_READ, on_signalfd, NULL);
-        if (r < 0)
-            return r;
-    }
-    l->sig[l->nsig].signo = signo;
-    l->sig[l->nsig].cb = cb;
-    l->sig[l->nsig].data = data;
-    l->nsig++;
-    return 0;
-}
-
-void loop_set_before_sleep(struct loop *l, loop_tick_cb *cb, void *data)
-{
-    l->before_sleep = cb;
-    l->before_sleep_data = data;
-}
-
-void loop_stop(struct loop *l) { l->stop = 1; }
-
-/* ---- one-shot timers: a binary min-heap ordered by (due_ms, id) ---- */
-
-static int timer_before(const struct loop_timer *a, const struct loop_timer *b)
-{
-    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->id < b->id);
-}
-
-static void timer_swap(struct loop *l, int i, int j)
-{
-    struct loop_timer t = l->timers[i];
-    l->timers[i] = l->timers[j];
-    l->timers[j] = t;
-}
-
-static void timer_up(struct loop *l, int i)
-{
-    while (i > 0 && timer_before(&l->timers[i], &l->timers[(i - 1) / 2])) {
-        timer_swap(l, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-}
-
-static void timer_down(struct loop *l, int i)
-{
-    for (;;) {
-        int m = i, a = 2 * i + 1, b = a + 1;
-        if (a < l->ntimers && timer_before(&l->timers[a], &l->timers[m]))
-            m = a;
-        if (b < l->ntimers && timer_before(&l->timers[b], &l->timers[m]))
-            m = b;
-        if (m == i)
-            return;
-        timer_swap(l, i, m);
-        i = m;
-    }
-}
-
-static void timer_remove_at(struct loop *l, int i)
-{
-    l->ntimers--;
-    if (i == l->ntimers)
-        return;
-    l->timers[i] = l->timers[l->ntimers];
-    timer_up(l, i);
-    timer_down(l, i);
+    (void)ev;
+    (void)revents;
+    struct loop_timer *t = w->data;
+    struct loop *l = t->loop;
+    loop_tick_cb *cb = t->cb;
+    void *data = t->data;
+    /* Gone before the callback: a cancel from inside it answers 0. */
+    HASH_DEL(l->timers, t);
+    free(t);
+    cb(l, data);
 }
 
 int64_t loop_timer_add(struct loop *l, unsigned ms, loop_tick_cb *cb, void *data)
 {
     if (!cb)
         return -EINVAL;
-    if (l->ntimers == l->timers_cap) {
-        if (l->timers_cap == LOOP_MAX_TIMERS)
-            return -ENOSPC;
-        int cap = l->timers_cap ? l->timers_cap * 2 : 16;
-        struct loop_timer *t = realloc(l->timers, (size_t)cap * sizeof *t);
-        if (!t)
-            return -ENOMEM;
-        l->timers = t;
-        l->timers_cap = cap;
-    }
-    int64_t id = ++l->next_timer_id;
-    l->timers[l->ntimers] = (struct loop_timer){loop_now_ms() + ms, id, cb, data};
-    timer_up(l, l->ntimers++);
-    return id;
+    if (HASH_COUNT(l->timers) >= LOOP_MAX_TIMERS)
+        return -ENOSPC;
+    struct loop_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->id = ++l->next_timer_id;
+    t->loop = l;
+    t->cb = cb;
+    t->data = data;
+    /* "ms from now", not from the start of this iteration: a callback may
+     * have run long since libev last read the clock. */
+    ev_now_update(l->ev);
+    ev_timer_init(&t->w, on_timer, ms / 1000.0, 0.);
+    t->w.data = t;
+    ev_timer_start(l->ev, &t->w);
+    HASH_ADD(hh, l->timers, id, sizeof t->id, t);
+    return t->id;
 }
 
 int loop_timer_cancel(struct loop *l, int64_t id)
 {
-    /* Linear: timers are few (an application's handful), cancels rare. */
-    for (int i = 0; i < l->ntimers; i++)
-        if (l->timers[i].id == id) {
-            timer_remove_at(l, i);
-            return 1;
-        }
-    return 0;
+    struct loop_timer *t;
+    HASH_FIND(hh, l->timers, &id, sizeof id, t);
+    if (!t)
+        return 0;
+    ev_timer_stop(l->ev, &t->w);
+    HASH_DEL(l->timers, t);
+    free(t);
+    return 1;
 }
 
-static void run_timers(struct loop *l)
+static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
 {
-    int64_t now = loop_now_ms();
-    /* Only timers that existed when the pass began: a callback that adds a
-     * 0 ms timer (a periodic one re-arming late) cannot keep this pass going. */
-    int64_t last = l->next_timer_id;
-    while (l->ntimers > 0 && l->timers[0].due_ms <= now && l->timers[0].id <= last) {
-        struct loop_timer t = l->timers[0];
-        timer_remove_at(l, 0);
-        t.cb(l, t.data);
-    }
+    (void)ev;
+    (void)revents;
+    struct loop_sig *s = w->data;
+    s->cb(s->loop, w->signum, s->data);
 }
 
-static int next_timeout(struct loop *l)
+int loop_signal(struct loop *l, int signo, loop_signal_cb *cb, void *data)
 {
-    if (l->nticks == 0 && l->ntimers == 0)
-        return -1;
-    int64_t now = loop_now_ms(), best = l->ntimers ? l->timers[0].due_ms : INT64_MAX;
-    for (int i = 0; i < l->nticks; i++)
-        if (l->ticks[i].next_ms < best)
-            best = l->ticks[i].next_ms;
-    return best <= now ? 0 : (int)(best - now);
-}
-
-static void run_ticks(struct loop *l)
-{
-    int64_t now = loop_now_ms();
-    for (int i = 0; i < l->nticks; i++) {
-        struct loop_tick *t = &l->ticks[i];
-        if (t->next_ms <= now) {
-            /* Skip missed periods instead of firing a burst after a stall. */
-            while (t->next_ms <= now)
-                t->next_ms += t->period_ms;
-            t->cb(l, t->data);
-        }
-    }
-}
-
-int loop_run(struct loop *l)
-{
-    struct epoll_event evs[LOOP_BATCH];
-    while (!l->stop) {
-        if (l->before_sleep)
-            l->before_sleep(l, l->before_sleep_data);
-        if (l->stop)
-            break;
-        int n = epoll_wait(l->epfd, evs, LOOP_BATCH, next_timeout(l));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd >= l->nh || !l->h[fd].cb)
-                continue;
-            unsigned e = 0;
-            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-                e |= LOOP_READ;
-            if (evs[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                e |= LOOP_WRITE;
-            l->h[fd].cb(l, fd, e, l->h[fd].data);
-        }
-        run_ticks(l);
-        run_timers(l);
-    }
-    if (l->before_sleep)
-        l->before_sleep(l, l->before_sleep_data);
+    struct loop_sig *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->loop = l;
+    s->cb = cb;
+    s->data = data;
+    ev_signal_init(&s->w, on_signal, signo);
+    s->w.data = s;
+    ev_signal_start(l->ev, &s->w);
+    s->next = l->sigs;
+    l->sigs = s;
     return 0;
 }
