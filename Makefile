@@ -226,7 +226,7 @@ test-deploy: deps test-deps
 # health checks), PostgreSQL on A, the client host's phones and admins from
 # $(BUILD)/topology/topo (tests/topology/*.c). Needs root; skips only where the
 # machine forbids network namespaces. tests/topology/run.sh says what it checks.
-TOPO_DEB_PKGS := iproute2 haproxy postgresql curl
+TOPO_DEB_PKGS := iproute2 haproxy postgresql curl chromium
 .PHONY: test-topology topology-deps
 topology-deps:
 	@missing=$$(for p in $(TOPO_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

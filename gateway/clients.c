@@ -12,12 +12,14 @@
 #include "gwp.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "netaddr.h"
 #include "outq.h"
 #include "preread.h"
 #include "proxyproto.h"
 #include "state.h"
 #include "wsconnect.h"
+#include "wscheck.h"
 
 static void client_hdr(const struct clients *cs, const struct client *c, struct gwp_header *h)
 {
@@ -32,6 +34,8 @@ static void client_hdr(const struct clients *cs, const struct client *c, struct 
 
 static int send_event(struct clients *cs, struct client *c, uint8_t cmd, uint8_t flag, const void *body, size_t len)
 {
+    if (c->wscheck)
+        return 0; /* the gateway answers these itself; no business code sees them */
     struct gwp_header h;
     size_t slen;
     client_hdr(cs, c, &h);
@@ -75,10 +79,12 @@ static void peer_of(int fd, char *ip, size_t cap, uint32_t *ipv4, uint16_t *port
 static void resolve_client_addr(struct clients *cs, struct lws *wsi, struct client *c, char *ip, size_t cap)
 {
     struct preread_info *info = lws_get_opaque_user_data(wsi);
+    c->via = WSCHECK_DIRECT;
     if (info && info->have_addr) {
         snprintf(ip, cap, "%s", info->ip);
         c->client_ip = info->ipv4;
         c->client_port = info->port;
+        c->via = WSCHECK_PROXY;
         return;
     }
     peer_of(lws_get_socket_fd(wsi), ip, cap, &c->client_ip, &c->client_port);
@@ -96,6 +102,7 @@ static void resolve_client_addr(struct clients *cs, struct lws *wsi, struct clie
         snprintf(ip, cap, "%s", real);
         c->client_ip = netaddr_parse_ipv4(real, strlen(real), &v4) ? v4 : 0;
         c->client_port = 0; /* the proxy does not tell the client's port */
+        c->via = WSCHECK_XFF;
     }
     free(xff);
     free(xri);
@@ -121,8 +128,18 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
 {
     int fd = lws_get_socket_fd(wsi);
     char remote[PROXYPROTO_IP_MAX];
+    if (cs->gw->cfg->wsCheck) {
+        char uri[sizeof WSCHECK_PATH + 1] = "";
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, WSCHECK_PATH) == 0)
+            c->wscheck = 1;
+    }
     if (client_open(cs, wsi, c, remote, sizeof remote) < 0)
         return -1;
+    if (c->wscheck) {
+        preread_info_free(lws_get_opaque_user_data(wsi));
+        lws_set_opaque_user_data(wsi, NULL);
+        return 0;
+    }
     struct sockaddr_storage ls;
     socklen_t ll = sizeof ls;
     uint16_t sport = cs->gw->cfg->listen.port;
@@ -144,6 +161,43 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
     return 0;
 }
 
+/* A /ws-check message: answered here with who answered and what it saw. */
+static int wscheck_reply(struct clients *cs, struct lws *wsi, struct client *c, const void *in, size_t len)
+{
+    const struct gateway *gw = cs->gw;
+    char client[INET_ADDRSTRLEN] = "(IPv6)", peer[PROXYPROTO_IP_MAX];
+    uint32_t pv4;
+    uint16_t pport;
+    if (c->client_ip) {
+        struct in_addr a = {htonl(c->client_ip)};
+        inet_ntop(AF_INET, &a, client, sizeof client);
+    }
+    peer_of(lws_get_socket_fd(wsi), peer, sizeof peer, &pv4, &pport);
+    struct wscheck_info i = {gw->cfg->lanIp, gw->lan_port, gw->index, (int)getpid(), client, c->client_port,
+                             (enum wscheck_via)c->via, peer, pport};
+    struct buf out = BUF_INIT;
+    int rc = wscheck_answer(&i, in, len, &out);
+    struct gwmsg *m = rc == 0 ? gwmsg_new(buf_head(&out), buf_avail(&out), 0) : NULL;
+    buf_free(&out);
+    if (!m)
+        return -1;
+    outq_send(cs, c->gc, m);
+    gwmsg_unref(m);
+    return 0;
+}
+
+/* One complete message from a client: counted, then to a worker (or
+ * answered here for /ws-check). */
+static int client_message(struct clients *cs, struct lws *wsi, struct client *c, const void *in, size_t len)
+{
+    cs->msgs_in++;
+    cs->bytes_in += len;
+    if (c->wscheck)
+        return wscheck_reply(cs, wsi, c, in, len);
+    send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, in, len);
+    return 0;
+}
+
 static int on_receive(struct clients *cs, struct lws *wsi, struct client *c, const void *in, size_t len)
 {
     size_t max = (size_t)cs->gw->cfg->maxPackageSize;
@@ -152,15 +206,16 @@ static int on_receive(struct clients *cs, struct lws *wsi, struct client *c, con
         rx_len(c) == 0) {
         if (len > max)
             goto too_big;
-        return send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, in, len), 0;
+        return client_message(cs, wsi, c, in, len);
     }
     if (rx_len(c) + len > max)
         goto too_big;
     if (rx_append(c, in, len) < 0)
         return -1;
     if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-        send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, buf_head(c->rx), buf_avail(c->rx));
+        int rc = client_message(cs, wsi, c, buf_head(c->rx), buf_avail(c->rx));
         rx_free(c);
+        return rc;
     }
     return 0;
 too_big:
@@ -191,6 +246,8 @@ static int on_text_rx(struct clients *cs, struct client *c, const uint8_t *in, s
             size_t n = rx_len(c) ? rx_len(c) : take;
             while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                 n--;
+            cs->msgs_in++;
+            cs->bytes_in += n;
             send_event(cs, c, GWP_CMD_ON_MESSAGE, GWP_FLAG_BODY_IS_SCALAR, line, n);
             rx_free(c);
         }
@@ -244,6 +301,33 @@ static int http_reply(struct lws *wsi, int status, const char *ctype, const char
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* GET /metrics: Prometheus text, to metricsAllow peers only (the TCP peer:
+ * a forwarded address can be forged). */
+static int on_metrics(struct clients *cs, struct lws *wsi)
+{
+    char peer[PROXYPROTO_IP_MAX];
+    uint32_t v4;
+    uint16_t port;
+    peer_of(lws_get_socket_fd(wsi), peer, sizeof peer, &v4, &port);
+    if (!trust_contains(&cs->metrics_allow, peer)) {
+        log_warn("GET /metrics from %s refused (not in metricsAllow)", peer);
+        return http_reply(wsi, HTTP_STATUS_FORBIDDEN, "text/plain", "forbidden: not in metricsAllow\n");
+    }
+    struct clients_stats st;
+    clients_stats(cs, &st);
+    const struct lan *lan = cs->gw->lan;
+    struct metrics_gateway m = {cs->gw->index, st.connections, st.messages_in, st.messages_out, st.bytes_in,
+                                st.bytes_out, st.in_per_second, st.out_per_second, lan_worker_count(lan),
+                                lan_link_count(lan), lan_pending_count(lan), lan_dropped_events(lan),
+                                st.slow_closes, st.heartbeat_closes, st.waiting_to_write};
+    struct buf out = BUF_INIT;
+    int rc = metrics_format(&m, &out) < 0 || buf_append(&out, "", 1) < 0
+                 ? http_reply(wsi, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n")
+                 : http_reply(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", (const char *)buf_head(&out));
+    buf_free(&out);
+    return rc;
+}
+
 static int on_http(struct clients *cs, struct lws *wsi, const char *uri)
 {
     if (strcmp(uri, "/health") == 0) {
@@ -252,6 +336,10 @@ static int on_http(struct clients *cs, struct lws *wsi, const char *uri)
                  cs->gw->index, cs->nclients, lan_worker_count(cs->gw->lan));
         return http_reply(wsi, HTTP_STATUS_OK, "application/json", body);
     }
+    if (strcmp(uri, "/metrics") == 0)
+        return on_metrics(cs, wsi);
+    if (strcmp(uri, WSCHECK_PATH) == 0 && cs->gw->cfg->wsCheck)
+        return http_reply(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8", wscheck_page);
     return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n");
 }
 
@@ -326,6 +414,25 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* Once a second: the message rates of the last second. */
+static void on_stats_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct clients *cs = w->data;
+    cs->rate_in = cs->msgs_in - cs->last_in;
+    cs->rate_out = cs->msgs_out - cs->last_out;
+    cs->last_in = cs->msgs_in;
+    cs->last_out = cs->msgs_out;
+}
+
+void clients_stats(const struct clients *cs, struct clients_stats *o)
+{
+    *o = (struct clients_stats){cs->nclients,   cs->msgs_in,   cs->msgs_out,    cs->bytes_in,
+                                cs->bytes_out,  cs->rate_in,   cs->rate_out,    cs->slow_closes,
+                                cs->heartbeat_kills, cs->ndirty - cs->dirty_head};
+}
+
 struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t errlen)
 {
     struct clients *cs = calloc(1, sizeof *cs);
@@ -343,6 +450,9 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
         return NULL;
     }
     outq_start(cs);
+    ev_timer_init(&cs->stats_tick, on_stats_tick, 1.0, 1.0);
+    cs->stats_tick.data = cs;
+    ev_timer_start(gw->loop, &cs->stats_tick);
     if (cfg->pingInterval > 0) {
         double period = cfg->pingNotResponseLimit > 0 ? cfg->pingInterval / 2.0 : (double)cfg->pingInterval;
         if (cfg->pingData[0])
@@ -362,6 +472,7 @@ void clients_free(struct clients *cs)
         return;
     listen_stop(cs);
     ev_timer_stop(cs->gw->loop, &cs->heartbeat);
+    ev_timer_stop(cs->gw->loop, &cs->stats_tick);
     outq_stop(cs);
     listen_free(cs);
     gwmsg_unref(cs->ping_msg);

@@ -5,11 +5,13 @@
  * not set SO_REUSEPORT). Handshaken clients are registered with the state
  * engine; their events go to business workers through lan; the engine's
  * deliveries come back through the ops table implemented here. Plain HTTP on
- * the same port answers GET /health. */
+ * the same port answers GET /health, GET /metrics (metricsAllow) and the
+ * connection check /ws-check (wscheck.c). */
 #ifndef GW_CLIENTS_H
 #define GW_CLIENTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gateway.h"
 
@@ -23,5 +25,16 @@ void clients_free(struct clients *c);
 /* The ops the state engine delivers through; ctx is the struct clients. */
 const struct gws_ops *clients_gws_ops(void);
 size_t clients_count(const struct clients *c);
+
+/* What one gateway process has done (GET /metrics, `status`). Totals count
+ * complete messages; rates are over the last whole second. */
+struct clients_stats {
+    uint64_t connections;
+    uint64_t messages_in, messages_out, bytes_in, bytes_out;
+    uint64_t in_per_second, out_per_second;
+    uint64_t slow_closes, heartbeat_closes;
+    uint64_t waiting_to_write; /* clients whose output waits for the next write pass */
+};
+void clients_stats(const struct clients *c, struct clients_stats *out);
 
 #endif

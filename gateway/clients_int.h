@@ -33,6 +33,8 @@ struct client {
     uint32_t queued_bytes;
     int32_t silent_ticks;      /* heartbeat counter c of §6.1: -1 after any inbound data */
     unsigned close_after_flush : 1, closing : 1, dirty : 1;
+    unsigned wscheck : 1;      /* a /ws-check connection: answered here, never relayed */
+    unsigned via : 2;          /* enum wscheck_via: where client_ip came from */
     struct buf *rx;            /* reassembly of a fragmented message: allocated only while one arrives */
 };
 
@@ -66,6 +68,10 @@ struct clients {
     struct gwmsg *ping_msg;    /* pingData, framed once and shared */
     size_t nclients;
     uint64_t heartbeat_kills;
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out, slow_closes;
+    uint64_t last_in, last_out, rate_in, rate_out; /* per-second rates, by stats_tick */
+    ev_timer stats_tick;
+    struct trust_list metrics_allow;  /* metricsAllow */
     /* Write path (see flush_dirty): clients with queued output since the
      * loop last slept, by connection id (a client may be gone by then). */
     uint32_t *dirty;
@@ -77,7 +83,7 @@ struct clients {
     uint8_t *batch;                   /* LWS_PRE + BATCH_MAX: frames of one write, back to back */
     struct lws_protocols *protocols; /* "gateway" + one entry per configured subprotocol, all one callback */
     char *subprotocol_names;
-    struct lws_http_mount mounts[2];
+    struct lws_http_mount mounts[4]; /* /health, /metrics, /ws-check, then webRoot */
     struct trust_list trusted;        /* trustedProxies */
     struct preread *pre;              /* PROXY header / raw request head before lws (NULL: none needed) */
 };

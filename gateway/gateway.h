@@ -39,6 +39,8 @@ struct gateway_cfg {
     char *subprotocols;
     int proxyProtocol;
     char *trustedProxies;
+    int wsCheck;
+    char *metricsAllow;
     long pendingTimeout;
     long pendingBufferSize;
 };

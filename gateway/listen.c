@@ -117,6 +117,10 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
         snprintf(err, errlen, "trustedProxies: %s", why);
         return -1;
     }
+    if (trust_parse(cfg->metricsAllow, &cs->metrics_allow, why, sizeof why) < 0) {
+        snprintf(err, errlen, "metricsAllow: %s", why);
+        return -1;
+    }
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[] = {gw->loop};
@@ -139,19 +143,24 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
         info.ssl_private_key_filepath = cfg->ssl_key;
         info.alpn = "http/1.1";
     }
-    /* /health is answered by our callback; the rest of the site, when
-     * webRoot is set, comes from the files. */
-    cs->mounts[0].mountpoint = "/health";
-    cs->mounts[0].mountpoint_len = 7;
-    cs->mounts[0].origin = "gateway";
-    cs->mounts[0].origin_protocol = LWSMPRO_CALLBACK;
+    /* /health, /metrics and /ws-check are answered by our callback; the
+     * rest of the site, when webRoot is set, comes from the files. */
+    static const char *const ours[] = {"/health", "/metrics", "/ws-check"};
+    for (int i = 0; i < 3; i++) {
+        cs->mounts[i].mountpoint = ours[i];
+        cs->mounts[i].mountpoint_len = (unsigned char)strlen(ours[i]);
+        cs->mounts[i].origin = "gateway";
+        cs->mounts[i].origin_protocol = LWSMPRO_CALLBACK;
+        if (i < 2)
+            cs->mounts[i].mount_next = &cs->mounts[i + 1];
+    }
     if (cfg->webRoot[0]) {
-        cs->mounts[0].mount_next = &cs->mounts[1];
-        cs->mounts[1].mountpoint = "/";
-        cs->mounts[1].mountpoint_len = 1;
-        cs->mounts[1].origin = cfg->webRoot;
-        cs->mounts[1].def = "index.html";
-        cs->mounts[1].origin_protocol = LWSMPRO_FILE;
+        cs->mounts[2].mount_next = &cs->mounts[3];
+        cs->mounts[3].mountpoint = "/";
+        cs->mounts[3].mountpoint_len = 1;
+        cs->mounts[3].origin = cfg->webRoot;
+        cs->mounts[3].def = "index.html";
+        cs->mounts[3].origin_protocol = LWSMPRO_FILE;
     }
     info.mounts = &cs->mounts[0];
     /* No lws "validity" timer per connection: each one is inserted into a

@@ -54,6 +54,10 @@ static const struct cfg_opt gateway_opts[] = {
      "every client connection starts with a PROXY protocol v1/v2 header (load balancer)"},
     {"trustedProxies", CFG_STR, OFF(trustedProxies), "", 0, 0,
      "proxies (IPs, CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP name the client"},
+    {"wsCheck", CFG_BOOL, OFF(wsCheck), "on", 0, 0,
+     "serve /ws-check: a page whose WebSocket shows which gateway answered and the client address it saw"},
+    {"metricsAllow", CFG_STR, OFF(metricsAllow), "127.0.0.1, ::1", 0, 0,
+     "who may read GET /metrics (Prometheus text): IPs, CIDRs, comma-separated; empty = nobody"},
     {"router", CFG_STR, OFF(router), "leastConnections", 0, 0,
      "how a client's first event picks a business worker: leastConnections, random or client (all sticky)"},
     {"pendingTimeout", CFG_INT, OFF(pendingTimeout), "30", 0, 3600,
@@ -80,18 +84,25 @@ struct gw_proc {
 
 static void write_child_status(struct gw_proc *p)
 {
-    char line[600];
+    char line[800];
     const struct gateway_cfg *cfg = p->gw.cfg;
+    struct clients_stats st;
+    clients_stats(p->gw.clients, &st);
     snprintf(line, sizeof line,
              "  process %d  pid %d  listen %s://%s:%u  internal %s  clients %zu  workers %zu  links %zu  registers %d  "
-             "held events %zu  dropped events %llu\n",
+             "held events %zu  dropped events %llu\n"
+             "    messages in %llu/s (%llu)  out %llu/s (%llu)  waiting to write %llu  closed: slow %llu, "
+             "heartbeat %llu\n",
              p->gw.index, (int)getpid(), cfg->listen.scheme, cfg->listen.host, cfg->listen.port, p->gw.lan_address,
              clients_count(p->gw.clients), lan_worker_count(p->gw.lan), lan_link_count(p->gw.lan),
              regclient_connected(p->gw.reg), lan_pending_count(p->gw.lan),
-             (unsigned long long)lan_dropped_events(p->gw.lan));
+             (unsigned long long)lan_dropped_events(p->gw.lan), (unsigned long long)st.in_per_second,
+             (unsigned long long)st.messages_in, (unsigned long long)st.out_per_second,
+             (unsigned long long)st.messages_out, (unsigned long long)st.waiting_to_write,
+             (unsigned long long)st.slow_closes, (unsigned long long)st.heartbeat_closes);
     if (cfg->count == 1) {
         /* No master: this process answers the status command itself. */
-        char uptime[64], all[800];
+        char uptime[64], all[1000];
         proc_format_uptime((long long)(time(NULL) - p->started), uptime, sizeof uptime);
         snprintf(all, sizeof all, "gateway pid %d  processes 1  uptime %s\n%s", (int)getpid(), uptime, line);
         proc_write_status(&cfg->common, all);

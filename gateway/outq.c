@@ -220,6 +220,8 @@ int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
                 }
                 memcpy(out + used, p, len); /* p lives in the message: copy, then drop our reference */
                 used += len;
+                cs->msgs_out++;
+                cs->bytes_out += len;
                 gwmsg_unref(queue_pop(cs, c));
             }
             if (!used)
@@ -229,6 +231,10 @@ int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
         }
     }
     struct gwmsg *m = queue_pop(cs, c);
+    if (m) {
+        cs->msgs_out++;
+        cs->bytes_out += m->len;
+    }
     int rc = write_one(cs, wsi, m);
     gwmsg_unref(m);
     return rc;
@@ -279,6 +285,7 @@ void outq_send(void *ctx, struct gws_client *gc, struct gwmsg *m)
     if (c->queued_bytes + m->len > (uint64_t)cs->gw->cfg->sendToClientBufferSize || queue_push(cs, c, m) < 0) {
         log_warn("client %u (%s) does not read: %u bytes queued, over sendToClientBufferSize; closing",
                  gws_client_conn_id(gc), "ws", c->queued_bytes);
+        cs->slow_closes++;
         c->closing = 1;
         outq_kill_now(wsi);
         return;

@@ -54,6 +54,17 @@ int sock_listen(const char *host, uint16_t port, int reuseport, int backlog, cha
     return fd;
 }
 
+/* Small messages must not wait: Nagle held a write while an earlier one
+ * was unacknowledged, and the peer's delayed ACK made that 40 ms (a phone's
+ * first state after its handshake took ~40 ms; ~1 ms with this). Every
+ * socket we accept or connect writes whole frames, so nothing is gained by
+ * coalescing. */
+static void no_delay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port)
 {
     struct sockaddr_storage ss;
@@ -61,6 +72,7 @@ int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port)
     int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return -1;
+    no_delay(fd);
     if (ss.ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)ipcap);
@@ -87,6 +99,7 @@ int sock_connect(const char *ip, uint16_t port)
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
+    no_delay(fd);
     if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
         close(fd);
         return -1;

@@ -309,7 +309,19 @@ struct apitimer {
     char client_id[24];
     int64_t id;
     int runs, limit;
+    struct apitimer *next; /* the pending ones, so timerdel can free them */
 };
+static struct apitimer *pending_timers;
+
+static void timer_forget(struct apitimer *t)
+{
+    for (struct apitimer **p = &pending_timers; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    free(t);
+}
 
 static void on_every(void *arg)
 {
@@ -321,7 +333,7 @@ static void on_every(void *arg)
     if (t->runs == t->limit) {
         gw_timer_del(t->id);
         gw_send_to_client(t->client_id, "every-done", 10, 0);
-        free(t);
+        timer_forget(t);
     }
 }
 
@@ -329,7 +341,7 @@ static void on_once(void *arg)
 {
     struct apitimer *t = arg;
     gw_send_to_client(t->client_id, "once", 4, 0);
-    free(t);
+    timer_forget(t);
 }
 
 static int add_timer(const char *cmd, long ms, int limit)
@@ -345,7 +357,22 @@ static int add_timer(const char *cmd, long ms, int limit)
         free(t);
         return answer_push(cmd, r);
     }
+    t->next = pending_timers;
+    pending_timers = t;
     return answer(cmd, t->id, NULL, 0, 0);
+}
+
+/* gw_timer_del, and the timer's argument freed when it was still pending. */
+static int del_timer(const char *cmd, int64_t id)
+{
+    int r = gw_timer_del(id);
+    if (r == 0)
+        for (struct apitimer *t = pending_timers; t; t = t->next)
+            if (t->id == id) {
+                timer_forget(t);
+                break;
+            }
+    return answer_push(cmd, r);
 }
 
 /* ---- the commands ---- */
@@ -524,7 +551,7 @@ static int run(char *line)
     if (!strcmp(cmd, "once"))
         return add_timer(cmd, rest ? strtol(rest, NULL, 10) : 0, 0);
     if (!strcmp(cmd, "timerdel"))
-        return answer_push(cmd, gw_timer_del(rest ? strtoll(rest, NULL, 10) : 0));
+        return del_timer(cmd, rest ? strtoll(rest, NULL, 10) : 0);
     if (!strcmp(cmd, "sreplace")) {
         int r = gw_session_replace(rest ? kv_parse(rest, &kv) : NULL);
         return answer(cmd, r, gw_session(), 1, 0);

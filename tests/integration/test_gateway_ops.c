@@ -462,6 +462,110 @@ static void test_proxy_protocol(void)
     gw_stop(&g);
 }
 
+/* /ws-check: the page, and a WebSocket the gateway answers itself (no
+ * business event, with PROXY v2 the client address it names comes from the
+ * header); /metrics: Prometheus text for metricsAllow, 403 for others; the
+ * status lines count the messages. */
+static void test_ws_check_and_metrics(void)
+{
+    struct gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "wscheck", "--proxyProtocol=on", "--lanIp=127.0.0.1", NULL) == 0);
+    struct fakebw bw;
+    CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Wc:0", KEY) == 0);
+    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    uint8_t v2local[16] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00};
+
+    /* The page, behind a PROXY v2 LOCAL header (the balancer's own probe). */
+    int fd = tu_connect(g.ws_port, 2000);
+    tu_write_all(fd, v2local, sizeof v2local);
+    const char *get = "GET /ws-check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    tu_write_all(fd, get, strlen(get));
+    char page[8192] = "";
+    size_t got = 0;
+    long long end = tu_now_ms() + 3000;
+    while (got + 1 < sizeof page && !strstr(page, "</html>") && tu_now_ms() < end) {
+        ssize_t r = read(fd, page + got, sizeof page - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        page[got] = 0;
+    }
+    tu_close(fd);
+    CU_ASSERT(strncmp(page, "HTTP/1.1 200", 12) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(page, "new WebSocket("));
+    CU_ASSERT_PTR_NOT_NULL(strstr(page, "/ws-check"));
+
+    /* The WebSocket, from 198.51.100.7:4242 as the PROXY v2 header says. */
+    uint8_t v2[28] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c,
+                      198,  51,   100,  7,    10,   0,    0,    5,    0x10, 0x92, 0x04, 0xd8};
+    fd = tu_connect(g.ws_port, 2000);
+    tu_write_all(fd, v2, sizeof v2);
+    const char *up = "GET /ws-check HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    tu_write_all(fd, up, strlen(up));
+    char line[512];
+    CU_ASSERT_FATAL(tu_read_line(fd, line, sizeof line, 3000) > 0 && strncmp(line, "HTTP/1.1 101", 12) == 0);
+    while (tu_read_line(fd, line, sizeof line, 3000) > 2)
+        ; /* the rest of the head */
+    for (int seq = 0; seq < 3; seq++) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "{\"seq\":%d}", seq);
+        CU_ASSERT_FATAL(wsc_send(fd, WSC_TEXT, msg, strlen(msg)) == 0);
+        uint8_t *in = NULL;
+        int op = 0;
+        ssize_t n = wsc_recv(fd, &in, &op, 3000);
+        CU_ASSERT_FATAL(n > 0 && op == WSC_TEXT);
+        json_t *a = json_loads((const char *)in, 0, NULL);
+        char want_gw[64];
+        snprintf(want_gw, sizeof want_gw, "127.0.0.1:%d", g.lan_port);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(a, "type")), "ws-check");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(a, "gateway")), want_gw);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(a, "client")), "198.51.100.7:4242");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(a, "via")), "PROXY protocol");
+        CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(a, "peer")), "127.0.0.1:"));
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(a, "seq")), seq);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(a, "process")), 0);
+        json_decref(a);
+        free(in);
+    }
+    tu_close(fd);
+    /* None of it reached the business worker: no connect, message or close. */
+    CU_ASSERT(fakebw_next(&bw, 500) < 0);
+
+    /* /metrics from 127.0.0.1 (allowed by default), behind a LOCAL header. */
+    fd = tu_connect(g.ws_port, 2000);
+    tu_write_all(fd, v2local, sizeof v2local);
+    const char *gm = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    tu_write_all(fd, gm, strlen(gm));
+    char out[8192] = "";
+    got = 0;
+    end = tu_now_ms() + 3000;
+    while (got + 1 < sizeof out && !strstr(out, "gateway_clients_waiting_to_write{") && tu_now_ms() < end) {
+        ssize_t r = read(fd, out + got, sizeof out - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        out[got] = 0;
+    }
+    tu_close(fd);
+    CU_ASSERT(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "# TYPE gateway_messages_in_total counter"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "gateway_messages_in_total{process=\"0\"} 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "gateway_messages_out_total{process=\"0\"} 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "gateway_business_workers{process=\"0\"} 1\n"));
+    gw_stop(&g);
+
+    /* Not in metricsAllow: 403, logged; and wsCheck=off: no page. */
+    struct gw g2 = {0};
+    CU_ASSERT_FATAL(gw_start(&g2, "nometrics", "--metricsAllow=10.9.9.9", "--wsCheck=off", NULL) == 0);
+    CU_ASSERT(http_get(g2.ws_port, "/metrics", out, sizeof out) > 0);
+    CU_ASSERT(strncmp(out, "HTTP/1.1 403", 12) == 0);
+    CU_ASSERT(tu_file_contains(g2.log, "GET /metrics from 127.0.0.1 refused", 3000));
+    CU_ASSERT(http_get(g2.ws_port, "/ws-check", out, sizeof out) > 0);
+    CU_ASSERT(strncmp(out, "HTTP/1.1 404", 12) == 0);
+    gw_stop(&g2);
+}
+
 static void test_forwarded_for_from_trusted_proxy(void)
 {
     struct gw g = {0};
@@ -586,6 +690,8 @@ int main(void)
     CU_add_test(s, "wss with ssl_cert/ssl_key", test_wss);
     CU_add_test(s, "PROXY protocol v1/v2 gives the client address", test_proxy_protocol);
     CU_add_test(s, "X-Forwarded-For only from trusted proxies", test_forwarded_for_from_trusted_proxy);
+    CU_add_test(s, "/ws-check answered by the gateway itself; /metrics for metricsAllow only",
+                test_ws_check_and_metrics);
     CU_add_test(s, "text:// clients: lines in, lines out", test_text_protocol);
     CU_add_test(s, "ON_WEBSOCKET_CONNECT is byte for byte PHP's (golden handshake)", test_websocket_connect_body_is_phps);
     return tu_run("test_gateway_ops");

@@ -517,11 +517,21 @@ else
     fail "gateway B's TCP peers: '$peers' (want only $LB)"
 fi
 cl 10 probe-close >/dev/null
-# TODO(issue 9, /ws-check): once the gateway serves its browser check page,
-# open it from the client host through the balancer in Debian's chromium, e.g.
-#   ns cl chromium --headless=new --no-sandbox --dump-dom "http://$LB/ws-check"
-# and assert the page reports a working WebSocket (and the client address
-# $CL). Not yet: the page does not exist.
+# The browser check page (/ws-check) from the client host through the
+# balancer, in Debian's chromium (as a person would open it): the page's
+# WebSocket is answered by a gateway itself and shows what it saw.
+if command -v chromium >/dev/null 2>&1; then
+    dom=$(ns cl timeout 90 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$T/chromium" \
+        --virtual-time-budget=10000 --dump-dom "http://$LB/ws-check" 2>/dev/null)
+    check "/ws-check in chromium through the balancer: the page's WebSocket works" \
+        eval 'echo "$dom" | grep -q "id=\"state\" class=\"ok\""'
+    check "/ws-check: the gateway saw the client host ($CL), via the PROXY protocol" \
+        eval 'echo "$dom" | grep -q "id=\"client\" class=\"\">$CL:" && echo "$dom" | grep -q ">PROXY protocol<"'
+    check "/ws-check: answered by gateway B or C (lanIp:port)" \
+        eval 'echo "$dom" | grep -Eq "id=\"gateway\" class=\"\">($B|$C):[0-9]+<"'
+else
+    fail "/ws-check: chromium is not installed (make test-browser installs it)"
+fi
 
 # ==== 2. sign-ins and a draw through the balancer ====
 step "2. $NPHONES phones sign in through the balancer; a draw reaches all"
