@@ -267,8 +267,14 @@ static int cmd_status(const struct proc_role *role, void *cfg)
 
 int proc_write_status(const struct cfg_common *c, const char *text)
 {
-    char path[1024], tmp[1040];
+    char path[1024];
     snprintf(path, sizeof path, "%s.status", c->pidFile);
+    return proc_write_file(path, text);
+}
+
+int proc_write_file(const char *path, const char *text)
+{
+    char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f)

@@ -34,6 +34,9 @@ int proc_main(const struct proc_role *role, int argc, char **argv);
 
 /* Writes text atomically to "<pidFile>.status" (for the status command). */
 int proc_write_status(const struct cfg_common *c, const char *text);
+/* Writes text to path whole: a temporary file renamed into place, so a
+ * reader never sees half of it. 0 or -1. */
+int proc_write_file(const char *path, const char *text);
 
 /* Formats a duration like "1d 02:03:04". */
 void proc_format_uptime(long long seconds, char *out, size_t cap);

@@ -57,18 +57,9 @@ static void fork_child(const struct sup_params *p, struct sup_child *c, int i)
 
 int sup_write_child_status(const struct cfg_common *common, int index, const char *text)
 {
-    char path[1100], tmp[1120];
+    char path[1100];
     sup_child_status_path(common, index, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    if (fclose(f) != 0 || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return proc_write_file(path, text);
 }
 
 /* How long the master waits for all children to answer a status request:
