@@ -67,6 +67,12 @@ struct bw {
     struct query *query;
     struct bw_ctx ctx;
     int stopping;
+    /* Operators' numbers (`status`): client events handled, commands sent
+     * to gateways, commands dropped on a full send buffer; the rates are
+     * over the last whole second (main.c's tick). */
+    uint64_t events_in, commands_out, commands_dropped;
+    uint64_t rate_in, rate_out, last_in, last_out;
+    int64_t rate_at;
     /* Set by events.c (NULL outside a worker, e.g. in libgwclient): api.c
      * tells it that this process wrote the session of a client other than
      * the current one — bytes[0..len) when known, or an UPDATE_SESSION merge

@@ -391,6 +391,7 @@ void events_dispatch(struct bw *bw, struct link *l, const struct gwp_frame *f)
     int fetched = cmd != GWP_CMD_ON_CLOSE && guard_tab.head ? guard_check(bw, &fetched_crc) : 0;
 
     int64_t t0 = loop_now_ms();
+    bw->events_in++;
     int rc = 0;
     switch (cmd) {
     case GWP_CMD_ON_CONNECT:

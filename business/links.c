@@ -246,13 +246,23 @@ int link_send(struct link *l, const struct gwp_header *h, const void *ext, size_
     if (buf_avail(&l->out) + GWP_HEADER_LEN + ext_len + body_len > limit) {
         log_warn("gateway %s: send buffer full (%zu bytes queued); command %u dropped", l->addr, buf_avail(&l->out),
                  h->cmd);
+        l->owner->bw->commands_dropped++;
         return -ENOBUFS;
     }
     int r = gwp_encode(&l->out, h, ext, ext_len, body, body_len);
     if (r < 0)
         return r == -EOVERFLOW ? -EINVAL : r;
     stream_queued(&l->io);
+    l->owner->bw->commands_out++;
     return 0;
+}
+
+size_t links_queued_bytes(const struct links *ls)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ls->n; i++)
+        n += buf_avail(&ls->v[i]->out);
+    return n;
 }
 
 void links_flush(struct links *ls)

@@ -73,6 +73,8 @@ int link_usable(const struct link *l);
 
 /* Writes every queued frame now, as far as the sockets take them. */
 void links_flush(struct links *ls);
+/* Bytes waiting to be written to the gateways, over every link. */
+size_t links_queued_bytes(const struct links *ls);
 /* Periodic work: dropping links whose address left the set. */
 void links_tick(struct links *ls, int64_t now_ms);
 

@@ -50,10 +50,15 @@ static const struct cfg_opt business_opts[] = {
 
 static void write_child_status(struct bw *bw)
 {
-    char line[400];
-    snprintf(line, sizeof line, "  process %d  pid %d  worker_key %s  registers %d/%d  gateways %zu up of %zu\n",
+    char line[600];
+    snprintf(line, sizeof line,
+             "  process %d  pid %d  worker_key %s  registers %d/%d  gateways %zu up of %zu\n"
+             "    events in %llu/s (%llu)  commands out %llu/s (%llu)  queued to gateways %zu bytes  "
+             "dropped commands %llu\n",
              bw->index, (int)getpid(), bw->worker_key, regclient_connected(bw->reg), bw->cfg->registerAddress.n,
-             links_up(bw->links), links_count(bw->links));
+             links_up(bw->links), links_count(bw->links), (unsigned long long)bw->rate_in,
+             (unsigned long long)bw->events_in, (unsigned long long)bw->rate_out, (unsigned long long)bw->commands_out,
+             links_queued_bytes(bw->links), (unsigned long long)bw->commands_dropped);
     sup_write_child_status(&bw->cfg->common, bw->index, line);
 }
 
@@ -83,6 +88,13 @@ static void on_tick(struct loop *loop, void *data)
     int64_t now = loop_now_ms();
     links_tick(bw->links, now);
     query_tick(bw->query, now);
+    if (now - bw->rate_at >= 1000) { /* the last second's rates, for status */
+        bw->rate_in = bw->events_in - bw->last_in;
+        bw->rate_out = bw->commands_out - bw->last_out;
+        bw->last_in = bw->events_in;
+        bw->last_out = bw->commands_out;
+        bw->rate_at = now;
+    }
 }
 
 static void on_addresses(void *data, char *const *addrs, size_t n)

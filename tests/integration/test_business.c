@@ -342,6 +342,10 @@ static void test_status_and_settings(void)
             usleep(500000);
     }
     CU_ASSERT(both);
+    /* The operators' numbers: the echo tests before this one sent events. */
+    CU_ASSERT(tu_file_contains(out, "events in ", 0));
+    CU_ASSERT(tu_file_contains(out, "queued to gateways ", 0));
+    CU_ASSERT(tu_file_contains(out, "dropped commands 0", 0));
     /* A missing application is refused on the terminal. */
     char bad[128];
     snprintf(bad, sizeof bad, "%s/bad.out", dir);
