@@ -19,11 +19,9 @@
 
 const fs = require('fs');
 const os = require('os');
-const net = require('net');
 const path = require('path');
-const http = require('http');
 const crypto = require('crypto');
-const { spawn, execFileSync } = require('child_process');
+const { execFileSync } = require('child_process');
 const { chromium } = require('playwright-core');
 
 const top = path.resolve(__dirname, '..', '..');
@@ -38,68 +36,11 @@ const TITLE = '2027 年会';
 const STEP_MS = 15000;    // one step
 const TOTAL_MS = 240000;  // the whole run
 
-let passed = 0, failed = 0;
-const procs = [];         // {name, child, log}
 let browser = null;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-lottery-browser-'));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout(promise, ms, what) {
-  let t;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(t));
-}
-
-function start(name, args) {
-  const file = path.join(bin, name);
-  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run make first`);
-  const log = path.join(tmp, `${name}.out`);
-  const fd = fs.openSync(log, 'w');
-  // Its own process group, so that a SIGKILL also reaches its worker processes.
-  const child = spawn(file, args, { stdio: ['ignore', fd, fd], cwd: tmp, detached: true });
-  fs.closeSync(fd);
-  const p = { name, child, log, exited: null };
-  child.on('exit', (code, signal) => { p.exited = { code, signal }; });
-  procs.push(p);
-  return p;
-}
-
-async function waitFor(what, fn, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
-
-const logHas = (p, text) => { try { return fs.readFileSync(p.log, 'utf8').includes(text); } catch (e) { return false; } };
-
-function httpGet(url) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: 2000 }, (res) => {
-      const chunks = [];
-      res.on('data', (d) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', () => resolve(null));
-    req.on('timeout', () => { req.destroy(); resolve(null); });
-  });
-}
+const H = require('./harness')({ bin, tmp, stepMs: STEP_MS });
+const { procs, freePort, sleep, withTimeout, start, waitFor, logHas, httpGet, check, assert } = H;
 
 async function stopAll() {
   if (browser) {
@@ -107,34 +48,9 @@ async function stopAll() {
     browser = null;
     await withTimeout(b.close(), 10000, 'closing Chromium').catch((e) => console.log(`  (${e.message})`));
   }
-  // The business worker first, then the gateway, then the register.
-  for (const p of procs.slice().reverse()) {
-    if (p.exited) continue;
-    p.child.kill('SIGTERM');
-    const end = Date.now() + 5000;
-    while (!p.exited && Date.now() < end) await sleep(50);
-    if (!p.exited) {
-      console.log(`  ${p.name} did not stop in 5 s: SIGKILL`);
-      try { process.kill(-p.child.pid, 'SIGKILL'); } catch (e) { p.child.kill('SIGKILL'); }
-      while (!p.exited) await sleep(20);
-    }
-  }
+  await H.stopProcs();
 }
 
-async function check(name, fn) {
-  try {
-    await withTimeout(Promise.resolve().then(fn), STEP_MS, name);
-    passed++;
-    console.log(`  ok    ${name}`);
-    return true;
-  } catch (e) {
-    failed++;
-    console.log(`  FAIL  ${name}\n        ${String(e.message || e).split('\n').join('\n        ')}`);
-    return false;
-  }
-}
-
-function assert(cond, what) { if (!cond) throw new Error(what); }
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 // ---- page helpers ----
@@ -703,17 +619,17 @@ let finished = false;
 async function finish(extra) {
   if (finished) return;
   finished = true;
-  if (extra) { failed++; console.log(`  FAIL  ${extra}`); }
+  if (extra) { H.counts.failed++; console.log(`  FAIL  ${extra}`); }
   await stopAll().catch((e) => console.log(`  (stopping: ${e.message})`));
-  if (failed) {
+  if (H.counts.failed) {
     for (const p of procs) {
       console.log(`---- ${p.name} output (last lines):`);
       try { console.log(fs.readFileSync(p.log, 'utf8').split('\n').slice(-20).join('\n')); } catch (e) { /* none */ }
     }
   }
   fs.rmSync(tmp, { recursive: true, force: true });
-  console.log(`browser-lottery: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  console.log(`browser-lottery: ${H.counts.passed} passed, ${H.counts.failed} failed`);
+  process.exit(H.counts.failed ? 1 : 0);
 }
 
 const watchdog = setTimeout(() => finish(`the whole run took more than ${TOTAL_MS / 1000} s`), TOTAL_MS);
