@@ -50,14 +50,23 @@ $(SHARED_LIB): $(SHARED_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-# Each role: every .c in its folder, linked against the shared library.
+# Each role is a static library, $(BUILD)/lib<role>.a (every .c in its folder
+# but main.c), that the binary and the unit tests link. The binary takes the
+# whole archive: the business worker exports the gw_* API to apps it dlopens
+# (-rdynamic), and nothing in the binary itself calls some of those functions.
+ROLE_LIBS := $(ROLES:%=$(BUILD)/lib%.a)
 define ROLE_template
-$(BUILD)/$(1): $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard $(1)/*.c)) $(SHARED_LIB)
-	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+$(BUILD)/lib$(1).a: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c)))
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+$(BUILD)/$(1): $(BUILD)/obj/$(1)/main.o $(BUILD)/lib$(1).a $(SHARED_LIB)
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $(BUILD)/obj/$(1)/main.o -Wl,--whole-archive $(BUILD)/lib$(1).a -Wl,--no-whole-archive $(SHARED_LIB) $$(LDLIBS)
 endef
 $(foreach r,$(ROLES),$(eval $(call ROLE_template,$(r))))
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(SUPPORT_OBJ) $(SHARED_LIB)
+# Tests link the role libraries (only the objects a test uses are pulled in)
+# before the shared one.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(SUPPORT_OBJ) $(ROLE_LIBS) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(SUPPORT_OBJ) $(SHARED_LIB)
@@ -240,3 +249,6 @@ $(BUILD)/topology/topo: $(wildcard tests/topology/*.c) $(SHARED_LIB)
 test-topology: deps topology-deps
 	$(MAKE) --no-print-directory all $(BUILD)/topology/topo
 	tests/topology/run.sh $(abspath $(BUILD))
+
+# Unit tests name role headers by path ("gateway/state.h").
+$(BUILD)/obj/tests/%.o: CPPFLAGS += -I.

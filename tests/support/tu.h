@@ -8,7 +8,22 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+/* CHECKF(cond, fmt, ...): a CUnit assertion whose failure message is printf-
+ * formatted (the expected and the actual value), so a failed run says what it
+ * saw. Needs <CUnit/CUnit.h>. */
+#define CHECKF(cond, ...)                                                          \
+    do {                                                                           \
+        if (cond) {                                                                \
+            CU_PASS(#cond);                                                        \
+        } else {                                                                   \
+            char m_[1200];                                                         \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                  \
+            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE); \
+        }                                                                          \
+    } while (0)
 
 /* Runs the registered CUnit suites in basic mode, appends "<name> <passed>
  * <failed>" to $GW_TEST_COUNTS when set, returns the process exit status. */

@@ -9,17 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECKF(cond, ...)                                                                      \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            CU_PASS(#cond);                                                                    \
-        } else {                                                                               \
-            char m_[400];                                                                      \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                              \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE);           \
-        }                                                                                      \
-    } while (0)
-
 static json_t *examples;
 
 static int load_examples(void)

@@ -12,17 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECKF(cond, ...)                                                                      \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            CU_PASS(#cond);                                                                    \
-        } else {                                                                               \
-            char m_[1200];                                                                     \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                              \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE);           \
-        }                                                                                      \
-    } while (0)
-
 struct tcfg {
     struct cfg_common common; /* must come first */
     char *secretKey;

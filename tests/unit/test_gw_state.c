@@ -3,14 +3,12 @@
  * gateway, the live captures, and the rules of spec §3.6, §3.8, §4.1, §5.3
  * and §10.4.
  *
- * The Makefile links unit tests with build/libgwshared.a only, so the
- * gateway sources are compiled into this test by including them here (which
- * also lets the tests look at internals: the id counter, table sizes). */
-#include "../../gateway/gwmsg.c"
-#include "../../gateway/ptab.c"
-#include "../../gateway/extdata.c"
-#include "../../gateway/state.c"
-#include "../../gateway/commands.c"
+ * The test links build/libgateway.a and reads the state's internals (the id
+ * counter, table sizes) through state_int.h. */
+#include "gateway/gwmsg.h"
+#include "gateway/ptab.h"
+#include "gateway/extdata.h"
+#include "gateway/state_int.h"
 
 #include "gwp.h"
 #include "log.h"
@@ -21,19 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* An assertion whose failure message says which vector broke; formatted only
- * on failure so it can sit in loops. */
-#define CHECKF(cond, ...)                                                            \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            CU_PASS(#cond);                                                          \
-        } else {                                                                     \
-            char m_[700];                                                            \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                    \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE); \
-        }                                                                            \
-    } while (0)
 
 /* ------------------------------------------------------ fake transport */
 

@@ -12,19 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An assertion whose failure message says which vector broke; the message is
- * only formatted on failure so it can sit in loops. */
-#define CHECKF(cond, ...)                                                                      \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            CU_PASS(#cond);                                                                    \
-        } else {                                                                               \
-            char m_[600];                                                                      \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                              \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE);           \
-        }                                                                                      \
-    } while (0)
-
 /* ---------------------------------------------------------------- helpers */
 
 /* Deterministic xorshift64*: the same "random" inputs on every run. */

@@ -7,17 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECKF(cond, ...)                                                                      \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            CU_PASS(#cond);                                                                    \
-        } else {                                                                               \
-            char m_[400];                                                                      \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                              \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE);           \
-        }                                                                                      \
-    } while (0)
-
 static int ipv4(const char *s, uint32_t *ip) { return netaddr_parse_ipv4(s, strlen(s), ip); }
 
 static void test_ipv4_accepted(void)

@@ -1,9 +1,8 @@
 /* registry: the register's directory logic (§2.3), driven through a fake
- * transport that records, per peer, the bytes sent and the closes asked for.
- *
- * The Makefile links only shared/ into unit tests, not the register/ sources, so the
- * file under test is compiled into this one directly. */
-#include "../../register/registry.c"
+ * transport that records, per peer, the bytes sent and the closes asked for. */
+#include "register/registry.h"
+#include "log.h"
+#include "regmsg.h"
 
 #include "tu.h"
 
@@ -12,17 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECKF(cond, ...)                                                                      \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            CU_PASS(#cond);                                                                    \
-        } else {                                                                               \
-            char m_[800];                                                                      \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                              \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE);           \
-        }                                                                                      \
-    } while (0)
 
 #define KEY "s3cr3t-lottery"
 

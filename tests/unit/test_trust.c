@@ -9,17 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECKF(cond, ...)                                                                      \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            CU_PASS(#cond);                                                                    \
-        } else {                                                                               \
-            char m_[400];                                                                      \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                              \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE);           \
-        }                                                                                      \
-    } while (0)
-
 #define SETTING "10.0.0.0/8, 172.16.0.0/12, 127.0.0.1, ::1, 100.64.0.0/10"
 
 static struct trust_list lan; /* SETTING */

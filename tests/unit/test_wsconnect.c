@@ -2,13 +2,9 @@
  * golden vector of the real PHP gateway and vectors produced by PHP 8.2 with
  * workerman 5.2.2's Request and GatewayWorker's Gateway::onWebsocketConnect
  * (parse_str, parse_url, header joining and cookie corners), plus refusals,
- * limits and random input.
- *
- * The Makefile links unit tests with build/libgwshared.a only, so the gateway
- * sources under test (wsconnect.c, phpurl.c) are compiled into this test by
- * including them here. */
-#include "../../gateway/phpurl.c"
-#include "../../gateway/wsconnect.c"
+ * limits and random input. */
+#include "gateway/phpurl.h"
+#include "gateway/wsconnect.h"
 
 #include "phpser.h"
 #include "tu.h"
@@ -17,19 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* An assertion whose failure message says which vector broke; formatted only
- * on failure so it can sit in loops. */
-#define CHECKF(cond, ...)                                                            \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            CU_PASS(#cond);                                                          \
-        } else {                                                                     \
-            char m_[700];                                                            \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                    \
-            CU_assertImplementation(CU_FALSE, __LINE__, m_, __FILE__, "", CU_FALSE); \
-        }                                                                            \
-    } while (0)
 
 struct vec {
     const char *name;
