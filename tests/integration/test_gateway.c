@@ -17,56 +17,41 @@
 #include "fakebw.h"
 #include "phpser.h"
 #include "tu.h"
+#include "launch.h"
 #include "wsc.h"
 
 #define KEY "s3cr3t-lottery"
 
 static char dir[64];
-static char gw_log[128], reg_log[128];
 static int reg_port, ws_port, lan_port;
-static pid_t reg_pid, gw_pid;
+static struct launch reg, gw;
 static struct fakebw bw;
 
 static int start_all(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-gateway-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("gateway", dir, sizeof dir) < 0)
         return -1;
-    snprintf(gw_log, sizeof gw_log, "%s/gateway.out", dir);
-    snprintf(reg_log, sizeof reg_log, "%s/register.out", dir);
     reg_port = tu_free_port();
     ws_port = tu_free_port();
     lan_port = tu_free_port();
-    char *rbin = tu_bin_path("register"), *gbin = tu_bin_path("gateway");
-    char a[8][160];
-    snprintf(a[0], 160, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 160, "--pidFile=%s/register.pid", dir);
-    char *rargv[] = {rbin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
-    reg_pid = tu_spawn(rargv, reg_log);
-    snprintf(a[2], 160, "--listen=websocket://127.0.0.1:%d", ws_port);
-    snprintf(a[3], 160, "--startPort=%d", lan_port);
-    snprintf(a[4], 160, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[5], 160, "--pidFile=%s/gateway.pid", dir);
-    char *gargv[] = {gbin, a[2], a[3], a[4], a[5], "--secretKey=" KEY, "--lanIp=127.0.0.1", "start", NULL};
-    gw_pid = tu_spawn(gargv, gw_log);
-    free(rbin);
-    free(gbin);
-    int fd = tu_connect(lan_port, 5000);
-    if (fd < 0)
+    launch_register(&reg, dir, reg_port, KEY);
+    launch_gateway(&gw, dir, "gateway", ws_port, lan_port, reg_port, KEY);
+    if (launch_spawn(&reg) < 0 || launch_start(&gw, lan_port, NULL, 5000) < 0)
         return -1;
-    tu_close(fd);
     if (fakebw_worker(&bw, lan_port, "TestBusiness:0", KEY) < 0)
         return -1;
     /* Let the gateway take the worker link before clients arrive. */
-    return tu_file_contains(gw_log, "business worker 127.0.0.1:TestBusiness:0 connected", 3000) ? 0 : -1;
+    return launch_ready(&gw, 0, "business worker 127.0.0.1:TestBusiness:0 connected", 3000);
 }
 
 static int stop_all(void)
 {
     fakebw_close(&bw);
-    int st = tu_stop(gw_pid, 5000);
-    int st2 = tu_stop(reg_pid, 5000);
-    return (WIFEXITED(st) && WEXITSTATUS(st) == 0 && WIFEXITED(st2) && WEXITSTATUS(st2) == 0) ? 0 : -1;
+    int st = launch_stop(&gw, 5000);
+    int st2 = launch_stop(&reg, 5000);
+    launch_free(&gw);
+    launch_free(&reg);
+    return st == 0 && st2 == 0 ? 0 : -1;
 }
 
 /* Connects a WebSocket client and returns its connection id, read from the
@@ -267,7 +252,7 @@ static void test_internal_port_auth(void)
     fakebw_cmd(&x, GWP_CMD_SEND_TO_ALL, 0, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, "evil", 4);
     CU_ASSERT_EQUAL(fakebw_next(&x, 3000), -2);
     fakebw_close(&x);
-    CU_ASSERT(tu_file_contains(gw_log, "Unauthorized request from 127.0.0.1", 2000));
+    CU_ASSERT(tu_file_contains(gw.log, "Unauthorized request from 127.0.0.1", 2000));
     /* A wrong key: closed. */
     CU_ASSERT_FATAL(fakebw_worker(&x, lan_port, "Evil:0", "wrong") == 0);
     CU_ASSERT_EQUAL(fakebw_next(&x, 3000), -2);

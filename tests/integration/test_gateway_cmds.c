@@ -28,6 +28,7 @@
 #include "fakebw.h"
 #include "gwp.h"
 #include "phpser.h"
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -36,12 +37,11 @@
 
 static char dir[64];
 static int reg_port;
-static pid_t reg_pid = -1;
+static struct launch reg;
 
 struct gw {
-    pid_t pid;
+    struct launch p;
     int ws_port, lan_port;
-    char log[160];
     struct fakebw bw; /* the business worker link */
     struct fakebw gc; /* an authorised GatewayClient link */
 };
@@ -52,23 +52,11 @@ static struct gw G;
 
 static int start_register(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-cmds-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("cmds", dir, sizeof dir) < 0)
         return -1;
     reg_port = tu_free_port();
-    char *bin = tu_bin_path("register");
-    char a[2][160], logp[160];
-    snprintf(a[0], 160, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 160, "--pidFile=%s/register.pid", dir);
-    snprintf(logp, sizeof logp, "%s/register.out", dir);
-    char *argv[] = {bin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
-    reg_pid = tu_spawn(argv, logp);
-    free(bin);
-    int fd = tu_connect(reg_port, 5000);
-    if (fd < 0)
-        return -1;
-    tu_close(fd);
-    return 0;
+    launch_register(&reg, dir, reg_port, KEY);
+    return launch_start(&reg, reg_port, NULL, 5000);
 }
 
 static int gw_start(struct gw *g, const char *name)
@@ -77,28 +65,15 @@ static int gw_start(struct gw *g, const char *name)
     g->bw.fd = g->gc.fd = -1;
     g->ws_port = tu_free_port();
     g->lan_port = tu_free_port();
-    snprintf(g->log, sizeof g->log, "%s/%s.out", dir, name);
-    char *bin = tu_bin_path("gateway");
-    char a[4][160];
-    snprintf(a[0], 160, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 160, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 160, "--pidFile=%s/%s.pid", dir, name);
-    char *argv[] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY, "--lanIp=127.0.0.1", "start", NULL};
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
-    if (g->pid < 0)
+    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
+    if (launch_start(&g->p, g->lan_port, NULL, 5000) < 0)
         return -1;
-    int fd = tu_connect(g->lan_port, 5000);
-    if (fd < 0)
-        return -1;
-    tu_close(fd);
     char wk[64], line[128];
     snprintf(wk, sizeof wk, "Cmds%s:0", name);
     if (fakebw_worker(&g->bw, g->lan_port, wk, KEY) < 0)
         return -1;
     snprintf(line, sizeof line, "business worker 127.0.0.1:%s connected", wk);
-    if (!tu_file_contains(g->log, line, T))
+    if (launch_ready(&g->p, 0, line, T) < 0)
         return -1;
     return fakebw_client(&g->gc, g->lan_port, KEY);
 }
@@ -109,11 +84,9 @@ static int gw_stop(struct gw *g)
         fakebw_close(&g->gc);
     if (g->bw.fd >= 0)
         fakebw_close(&g->bw);
-    if (g->pid <= 0)
-        return -1;
-    int st = tu_stop(g->pid, 5000);
-    g->pid = 0;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    int rc = launch_stop(&g->p, 5000);
+    launch_free(&g->p);
+    return rc;
 }
 
 /* ---------- clients ---------- */
@@ -792,7 +765,7 @@ static void test_query_before_auth(void)
     CU_ASSERT_EQUAL(bytes_until_eof(x.fd, T), 0);
     fakebw_close(&x);
     NOTHING(&G, c1, id1);
-    CU_ASSERT(tu_file_contains(G.log, "Unauthorized request from 127.0.0.1", T));
+    CU_ASSERT(tu_file_contains(G.p.log, "Unauthorized request from 127.0.0.1", T));
     /* The gateway is unharmed. */
     Q(&G.gc, GWP_CMD_IS_ONLINE, id1, NULL, "i:1;");
     bye(&G, c1, id1);
@@ -1044,10 +1017,8 @@ int main(void)
     CU_pSuite c = CU_add_suite("golden_world_c", golden_c_init, golden_c_clean);
     CU_add_test(c, "gateway C world: golden frames replayed, query streams byte-exact", test_golden_world_c);
     int rc = tu_run("test_gateway_cmds");
-    if (reg_pid > 0) {
-        int st = tu_stop(reg_pid, 5000);
-        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-            rc = rc ? rc : 1;
-    }
+    if (reg.pid > 0 && launch_stop(&reg, 5000) < 0)
+        rc = rc ? rc : 1;
+    launch_free(&reg);
     return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "fakebw.h"
 #include "phpser.h"
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -22,78 +23,50 @@
 
 static char dir[64];
 static int reg_port;
-static pid_t reg_pid;
+static struct launch reg;
 
 struct gw {
-    pid_t pid;
+    struct launch p;
     int ws_port, lan_port;
-    char log[128], pidfile[128];
 };
 
 static int suite_init(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-ops-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("ops", dir, sizeof dir) < 0)
         return -1;
     reg_port = tu_free_port();
-    char *bin = tu_bin_path("register");
-    char a[2][160], logp[128];
-    snprintf(a[0], 160, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 160, "--pidFile=%s/register.pid", dir);
-    snprintf(logp, sizeof logp, "%s/register.out", dir);
-    char *argv[] = {bin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
-    reg_pid = tu_spawn(argv, logp);
-    free(bin);
-    int fd = tu_connect(reg_port, 5000);
-    if (fd < 0)
-        return -1;
-    tu_close(fd);
-    return 0;
+    launch_register(&reg, dir, reg_port, KEY);
+    return launch_start(&reg, reg_port, NULL, 5000);
 }
 
 static int suite_clean(void)
 {
-    int st = tu_stop(reg_pid, 5000);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    int rc = launch_stop(&reg, 5000);
+    launch_free(&reg);
+    return rc;
 }
 
-/* Starts a gateway with extra settings (NULL-terminated list). */
+/* Starts a gateway with extra settings (NULL-terminated list); ready when
+ * its internal port accepts. */
 static int gw_start(struct gw *g, const char *name, ...)
 {
     g->ws_port = tu_free_port();
     if (g->lan_port <= 0)
         g->lan_port = tu_free_port();
-    snprintf(g->log, sizeof g->log, "%s/%s.out", dir, name);
-    snprintf(g->pidfile, sizeof g->pidfile, "%s/%s.pid", dir, name);
-    char *bin = tu_bin_path("gateway");
-    char a[5][160];
-    snprintf(a[0], 160, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 160, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 160, "--pidFile=%s", g->pidfile);
-    char *argv[16] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY};
-    int n = 6;
+    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
     va_list ap;
     va_start(ap, name);
     const char *x;
-    while ((x = va_arg(ap, const char *)) && n < 14)
-        argv[n++] = (char *)x;
+    while ((x = va_arg(ap, const char *)))
+        launch_set(&g->p, "%s", x);
     va_end(ap);
-    argv[n++] = "start";
-    argv[n] = NULL;
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
-    int fd = tu_connect(g->lan_port, 5000);
-    if (fd < 0)
-        return -1;
-    tu_close(fd);
-    return 0;
+    return launch_start(&g->p, g->lan_port, NULL, 5000);
 }
 
 static void gw_stop(struct gw *g)
 {
-    int st = tu_stop(g->pid, 5000);
-    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(launch_stop(&g->p, 5000) == 0);
+    launch_free(&g->p);
 }
 
 static void test_heartbeat(void)
@@ -103,7 +76,7 @@ static void test_heartbeat(void)
                              NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Hb:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     int quiet = wsc_connect(g.ws_port, "/", NULL, 3000);
     int talker = wsc_connect(g.ws_port, "/", NULL, 3000);
     CU_ASSERT_FATAL(quiet >= 0 && talker >= 0);
@@ -167,7 +140,7 @@ static void test_held_events_expire(void)
     int c = wsc_connect(g.ws_port, "/", NULL, 3000);
     CU_ASSERT_FATAL(c >= 0);
     wsc_send(c, WSC_TEXT, "old", 3);
-    CU_ASSERT(tu_file_contains(g.log, "dropped 3 held client events", 4000));
+    CU_ASSERT(tu_file_contains(g.p.log, "dropped 3 held client events", 4000));
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Late:0", KEY) == 0);
     CU_ASSERT_EQUAL(fakebw_next(&bw, 500), -1); /* nothing stale delivered */
@@ -185,7 +158,7 @@ static void test_slow_consumer_closed(void)
     CU_ASSERT_FATAL(gw_start(&g, "slow", "--sendToClientBufferSize=65536", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Slow:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     int c = wsc_connect(g.ws_port, "/", NULL, 3000);
     CU_ASSERT_FATAL(c >= 0);
     CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
@@ -198,7 +171,7 @@ static void test_slow_consumer_closed(void)
         fakebw_cmd(&bw, GWP_CMD_SEND_TO_ONE, id, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, chunk, sizeof chunk);
     CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CLOSE, 10000) == 0);
     CU_ASSERT_EQUAL(bw.last.hdr.connection_id, id);
-    CU_ASSERT(tu_file_contains(g.log, "over sendToClientBufferSize; closing", 2000));
+    CU_ASSERT(tu_file_contains(g.p.log, "over sendToClientBufferSize; closing", 2000));
     tu_close(c);
     fakebw_close(&bw);
     gw_stop(&g);
@@ -239,7 +212,7 @@ static void test_two_processes_register_and_status(void)
     /* status lists both processes. */
     char cmd[512], out[4096];
     char *bin = tu_bin_path("gateway");
-    snprintf(cmd, sizeof cmd, "%s --pidFile=%s status 2>&1", bin, g.pidfile);
+    snprintf(cmd, sizeof cmd, "%s --pidFile=%s status 2>&1", bin, g.p.pidfile);
     free(bin);
     FILE *p = popen(cmd, "r");
     size_t n = fread(out, 1, sizeof out - 1, p);
@@ -338,7 +311,7 @@ static void test_wss(void)
     CU_ASSERT_FATAL(gw_start(&g, "wss", o1, o2, NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Tls:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
 
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     int fd = tu_connect(g.ws_port, 2000);
@@ -416,7 +389,7 @@ static void test_proxy_protocol(void)
     CU_ASSERT_FATAL(gw_start(&g, "proxy", "--proxyProtocol=on", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Pp:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     char line[512], addr[64];
 
     /* v1, header and handshake in one write. */
@@ -456,7 +429,7 @@ static void test_proxy_protocol(void)
     tu_write_all(fd, req, strlen(req));
     CU_ASSERT_EQUAL(tu_wait_eof(fd, 3000), 1);
     tu_close(fd);
-    CU_ASSERT(tu_file_contains(g.log, "bad PROXY protocol header", 2000));
+    CU_ASSERT(tu_file_contains(g.p.log, "bad PROXY protocol header", 2000));
     CU_ASSERT_EQUAL(fakebw_next(&bw, 300), -1);
     fakebw_close(&bw);
     gw_stop(&g);
@@ -469,10 +442,10 @@ static void test_proxy_protocol(void)
 static void test_ws_check_and_metrics(void)
 {
     struct gw g = {0};
-    CU_ASSERT_FATAL(gw_start(&g, "wscheck", "--proxyProtocol=on", "--lanIp=127.0.0.1", NULL) == 0);
+    CU_ASSERT_FATAL(gw_start(&g, "wscheck", "--proxyProtocol=on", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Wc:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     uint8_t v2local[16] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00};
 
     /* The page, behind a PROXY v2 LOCAL header (the balancer's own probe). */
@@ -560,7 +533,7 @@ static void test_ws_check_and_metrics(void)
     CU_ASSERT_FATAL(gw_start(&g2, "nometrics", "--metricsAllow=10.9.9.9", "--wsCheck=off", NULL) == 0);
     CU_ASSERT(http_get(g2.ws_port, "/metrics", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 403", 12) == 0);
-    CU_ASSERT(tu_file_contains(g2.log, "GET /metrics from 127.0.0.1 refused", 3000));
+    CU_ASSERT(tu_file_contains(g2.p.log, "GET /metrics from 127.0.0.1 refused", 3000));
     CU_ASSERT(http_get(g2.ws_port, "/ws-check", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 404", 12) == 0);
     gw_stop(&g2);
@@ -572,7 +545,7 @@ static void test_forwarded_for_from_trusted_proxy(void)
     CU_ASSERT_FATAL(gw_start(&g, "xff", "--trustedProxies=127.0.0.0/8", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Xff:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     char addr[64];
     /* The client's own claim (left) is not believed past the first untrusted hop. */
     int c = wsc_connect(g.ws_port, "/", "X-Forwarded-For: 6.6.6.6, 198.51.100.7\r\n", 3000);
@@ -589,7 +562,7 @@ static void test_forwarded_for_from_trusted_proxy(void)
     /* The same header from a peer that is not a trusted proxy is ignored. */
     CU_ASSERT_FATAL(gw_start(&g, "xff2", "--trustedProxies=10.0.0.0/8", NULL) == 0);
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Xff:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     c = wsc_connect(g.ws_port, "/", "X-Forwarded-For: 198.51.100.7\r\n", 3000);
     CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
     CU_ASSERT_EQUAL(bw.last.hdr.client_ip, 0x7f000001);
@@ -608,7 +581,7 @@ static void test_text_protocol(void)
     g.ws_port = port;
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Txt:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     int c = tu_connect(port, 2000);
     CU_ASSERT_FATAL(c >= 0);
     /* No handshake: ON_CONNECT at once, no ON_WEBSOCKET_CONNECT. */
@@ -650,7 +623,7 @@ static void test_websocket_connect_body_is_phps(void)
     CU_ASSERT_FATAL(gw_start(&g, "golden", "--proxyProtocol=on", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Gold:0", KEY) == 0);
-    CU_ASSERT_FATAL(tu_file_contains(g.log, "business worker", 3000));
+    CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
     int fd = tu_connect(g.ws_port, 2000);
     char pp[128];
     snprintf(pp, sizeof pp, "PROXY TCP4 203.0.113.45 10.0.0.5 51234 %d\r\n", g.ws_port);
