@@ -13,6 +13,7 @@
 
 #include "fakebw.h"
 #include "gwp.h"
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -21,74 +22,40 @@
 
 static char dir[64];
 static int reg_port;
-static pid_t reg_pid, bw_pid;
-static char reg_log[128], bw_log[128];
+static struct launch reg, bw;
 
 struct gw {
+    struct launch p;
     int ws_port, lan_port;
-    pid_t pid;
-    char log[128];
-    int restarts;
 };
 static struct gw gw1, gw2;
 
-static pid_t spawn_gateway(struct gw *g)
-{
-    char *bin = tu_bin_path("gateway");
-    char a[5][160];
-    snprintf(g->log, sizeof g->log, "%s/gateway-%d-%d.out", dir, g->lan_port, g->restarts);
-    snprintf(a[0], 160, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 160, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 160, "--pidFile=%s/gateway-%d.pid", dir, g->lan_port);
-    char *argv[] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY, "--lanIp=127.0.0.1", "start", NULL};
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
-    return g->pid;
-}
-
-/* Both business processes hold a link to g. */
+/* Both business processes hold a link to g (in its current log). */
 static int workers_linked(const struct gw *g, int timeout_ms)
 {
-    return tu_file_contains(g->log, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) &&
-           tu_file_contains(g->log, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms);
+    return launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) == 0 &&
+           launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms) == 0;
 }
 
 static int start_all(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-business-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("business", dir, sizeof dir) < 0)
         return -1;
-    snprintf(reg_log, sizeof reg_log, "%s/register.out", dir);
-    snprintf(bw_log, sizeof bw_log, "%s/business.out", dir);
     reg_port = tu_free_port();
-    gw1.ws_port = tu_free_port();
-    gw1.lan_port = tu_free_port();
-    gw2.ws_port = tu_free_port();
-    gw2.lan_port = tu_free_port();
-
-    char *rbin = tu_bin_path("register"), *bbin = tu_bin_path("business"), *app = tu_bin_path("apps/echo.so");
-    char a[6][200];
-    snprintf(a[0], 200, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 200, "--pidFile=%s/register.pid", dir);
-    char *rargv[] = {rbin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
-    reg_pid = tu_spawn(rargv, reg_log);
-    int fd = tu_connect(reg_port, 5000);
-    if (fd < 0)
+    launch_register(&reg, dir, reg_port, KEY);
+    if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
-    tu_close(fd);
-
-    spawn_gateway(&gw1);
-    spawn_gateway(&gw2);
-
-    snprintf(a[2], 200, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 200, "--pidFile=%s/business.pid", dir);
-    snprintf(a[4], 200, "--eventHandler=%s", app);
-    char *bargv[] = {bbin, a[2], a[3], a[4], "--secretKey=" KEY, "--name=" NAME, "--count=2", "start", NULL};
-    bw_pid = tu_spawn(bargv, bw_log);
-    free(rbin);
-    free(bbin);
-    free(app);
+    struct gw *gws[] = {&gw1, &gw2};
+    for (int i = 0; i < 2; i++) {
+        gws[i]->ws_port = tu_free_port();
+        gws[i]->lan_port = tu_free_port();
+        char tag[16];
+        snprintf(tag, sizeof tag, "gateway-%d", i + 1);
+        launch_gateway(&gws[i]->p, dir, tag, gws[i]->ws_port, gws[i]->lan_port, reg_port, KEY);
+        launch_spawn(&gws[i]->p);
+    }
+    launch_business(&bw, dir, "business", reg_port, "apps/echo.so", NAME, 2, KEY);
+    launch_spawn(&bw);
     return workers_linked(&gw1, 8000) && workers_linked(&gw2, 8000) ? 0 : -1;
 }
 
@@ -96,12 +63,16 @@ static int exited_zero(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
 
 static int stop_all(void)
 {
-    int sb = tu_stop(bw_pid, 8000);
-    int s1 = tu_stop(gw1.pid, 5000), s2 = tu_stop(gw2.pid, 5000);
-    int sr = tu_stop(reg_pid, 5000);
-    if (!exited_zero(sb))
-        fprintf(stderr, "business exit status %d (log %s)\n", sb, bw_log);
-    return exited_zero(sb) && exited_zero(s1) && exited_zero(s2) && exited_zero(sr) ? 0 : -1;
+    int sb = launch_stop(&bw, 8000);
+    int s1 = launch_stop(&gw1.p, 5000), s2 = launch_stop(&gw2.p, 5000);
+    int sr = launch_stop(&reg, 5000);
+    if (sb != 0)
+        fprintf(stderr, "business did not exit with 0 (log %s)\n", bw.log);
+    launch_free(&bw);
+    launch_free(&gw1.p);
+    launch_free(&gw2.p);
+    launch_free(&reg);
+    return sb == 0 && s1 == 0 && s2 == 0 && sr == 0 ? 0 : -1;
 }
 
 static int client(const struct gw *g)
@@ -270,13 +241,11 @@ static void test_session_write_back(void)
 static void test_gateway_restart(void)
 {
     int a = client(&gw1);
-    int st = tu_stop(gw2.pid, 5000);
-    CU_ASSERT(exited_zero(st));
+    CU_ASSERT(launch_stop(&gw2.p, 5000) == 0);
     /* The worker goes on serving the other gateway. */
     CU_ASSERT(ask(a, "echo:still here", "echo:still here"));
     CU_ASSERT(count_becomes(a, 1));
-    gw2.restarts++;
-    CU_ASSERT_FATAL(spawn_gateway(&gw2) > 0);
+    CU_ASSERT_FATAL(launch_spawn(&gw2.p) > 0); /* same ports, a new log */
     CU_ASSERT_FATAL(workers_linked(&gw2, 10000));
     int b = client(&gw2);
     CU_ASSERT(ask(b, "echo:after restart", "echo:after restart"));
@@ -296,7 +265,7 @@ static void test_worker_restarts_after_crash(void)
     /* A worker process killed hard is forked again by the master and links up. */
     /* Children are not in the pid file; ask pgrep for one. */
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "pgrep -P %d | head -1", (int)bw_pid);
+    snprintf(cmd, sizeof cmd, "pgrep -P %d | head -1", (int)bw.pid);
     FILE *p = popen(cmd, "r");
     int child = 0;
     if (p) {
@@ -306,7 +275,7 @@ static void test_worker_restarts_after_crash(void)
     }
     CU_ASSERT_FATAL(child > 0);
     kill(child, SIGKILL);
-    CU_ASSERT(tu_file_contains(bw_log, "died (signal 9); starting it again", 3000));
+    CU_ASSERT(tu_file_contains(bw.log, "died (signal 9); starting it again", 3000));
     /* Until the new process links up, the gateways hold its clients' events. */
     int a = client(&gw1), b = client(&gw2);
     for (int i = 0; i < 5; i++) {

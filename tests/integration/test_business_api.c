@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -25,96 +26,65 @@
 
 static char dir[64];
 static int reg_port;
-static pid_t reg_pid, bw_pid;
-static char reg_log[128], bw_log[128];
-static int reg_restarts;
+static struct launch reg, bw;
 
 struct gw {
+    struct launch p;
     int ws_port, lan_port;
-    pid_t pid;
-    char log[128];
     char addr[32]; /* "127.0.0.1:lan_port" */
 };
 static struct gw gw1, gw2, gw3;
 
-static pid_t spawn_gateway(struct gw *g)
+static void start_gateway(struct gw *g, const char *tag)
 {
-    char *bin = tu_bin_path("gateway");
-    char a[5][160];
-    snprintf(g->log, sizeof g->log, "%s/gateway-%d.out", dir, g->lan_port);
     snprintf(g->addr, sizeof g->addr, "127.0.0.1:%d", g->lan_port);
-    snprintf(a[0], 160, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 160, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 160, "--pidFile=%s/gateway-%d.pid", dir, g->lan_port);
-    char *argv[] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY, "--lanIp=127.0.0.1", "start", NULL};
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
-    return g->pid;
-}
-
-static pid_t spawn_register(void)
-{
-    char *rbin = tu_bin_path("register");
-    char a[2][200];
-    snprintf(reg_log, sizeof reg_log, "%s/register-%d.out", dir, reg_restarts);
-    snprintf(a[0], 200, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 200, "--pidFile=%s/register.pid", dir);
-    char *rargv[] = {rbin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
-    reg_pid = tu_spawn(rargv, reg_log);
-    free(rbin);
-    return tu_file_contains(reg_log, "listening on", 5000) ? reg_pid : -1;
+    launch_gateway(&g->p, dir, tag, g->ws_port, g->lan_port, reg_port, KEY);
+    launch_spawn(&g->p);
 }
 
 /* Both business processes hold a link to g. */
 static int workers_linked(const struct gw *g, int timeout_ms)
 {
-    return tu_file_contains(g->log, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) &&
-           tu_file_contains(g->log, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms);
+    return launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) == 0 &&
+           launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms) == 0;
 }
 
 static int start_all(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-bizapi-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("bizapi", dir, sizeof dir) < 0)
         return -1;
-    snprintf(bw_log, sizeof bw_log, "%s/business.out", dir);
     reg_port = tu_free_port();
     gw1.ws_port = tu_free_port();
     gw1.lan_port = tu_free_port();
     gw2.ws_port = tu_free_port();
     gw2.lan_port = tu_free_port();
-    if (spawn_register() < 0)
+    launch_register(&reg, dir, reg_port, KEY);
+    if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
-    spawn_gateway(&gw1);
-    spawn_gateway(&gw2);
-
-    char *bbin = tu_bin_path("business"), *app = tu_bin_path("apps/apitest.so");
-    char a[3][200];
-    snprintf(a[0], 200, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[1], 200, "--pidFile=%s/business.pid", dir);
-    snprintf(a[2], 200, "--eventHandler=%s", app);
-    char *bargv[] = {bbin, a[0], a[1], a[2], "--secretKey=" KEY, "--name=" NAME, "--count=2",
-                     "--app.greeting=你好, world", "--app.db=data/x.db", "start", NULL};
-    bw_pid = tu_spawn(bargv, bw_log);
-    free(bbin);
-    free(app);
+    start_gateway(&gw1, "gateway-1");
+    start_gateway(&gw2, "gateway-2");
+    launch_business(&bw, dir, "business", reg_port, "apps/apitest.so", NAME, 2, KEY);
+    launch_set(&bw, "--app.greeting=你好, world");
+    launch_set(&bw, "--app.db=data/x.db");
+    launch_spawn(&bw);
     return workers_linked(&gw1, 8000) && workers_linked(&gw2, 8000) ? 0 : -1;
 }
 
-static int exited_zero(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
-
 static int stop_all(void)
 {
-    int sb = tu_stop(bw_pid, 8000);
-    int s1 = tu_stop(gw1.pid, 5000), s2 = tu_stop(gw2.pid, 5000);
-    int s3 = gw3.pid ? tu_stop(gw3.pid, 5000) : 0;
-    int sr = tu_stop(reg_pid, 5000);
-    if (!exited_zero(sb))
-        fprintf(stderr, "business exit status %d (log %s)\n", sb, bw_log);
-    if (!exited_zero(s1) || !exited_zero(s2) || !exited_zero(s3) || !exited_zero(sr))
-        fprintf(stderr, "exit status: gw1 %d gw2 %d gw3 %d register %d (logs in %s)\n", s1, s2, s3, sr, dir);
-    return exited_zero(sb) && exited_zero(s1) && exited_zero(s2) && exited_zero(s3) && exited_zero(sr) ? 0 : -1;
+    int sb = launch_stop(&bw, 8000);
+    int s1 = launch_stop(&gw1.p, 5000), s2 = launch_stop(&gw2.p, 5000);
+    int s3 = gw3.p.pid ? launch_stop(&gw3.p, 5000) : 0;
+    int sr = launch_stop(&reg, 5000);
+    if (sb || s1 || s2 || s3 || sr)
+        fprintf(stderr, "not exited with 0: business %d gw1 %d gw2 %d gw3 %d register %d (logs in %s)\n", sb, s1, s2,
+                s3, sr, dir);
+    launch_free(&bw);
+    launch_free(&gw1.p);
+    launch_free(&gw2.p);
+    launch_free(&gw3.p);
+    launch_free(&reg);
+    return sb == 0 && s1 == 0 && s2 == 0 && s3 == 0 && sr == 0 ? 0 : -1;
 }
 
 /* ---- clients ---- */
@@ -782,13 +752,13 @@ static void test_stale_session_guard(void)
     tu_close(o.fd);
     tu_close(c.fd);
     /* The worker's log has no complaint about failed fetches. */
-    CU_ASSERT(!tu_file_contains(bw_log, "did not answer GET_SESSION", 10));
+    CU_ASSERT(!tu_file_contains(bw.log, "did not answer GET_SESSION", 10));
 }
 
 static void test_query_with_stopped_gateway(void)
 {
     struct cl a = client(&gw1), b = client(&gw2);
-    CU_ASSERT_FATAL(kill(gw2.pid, SIGSTOP) == 0);
+    CU_ASSERT_FATAL(kill(gw2.p.pid, SIGSTOP) == 0);
     long long t0 = tu_now_ms();
     json_t *j = cmd(a.fd, "ids");
     long long took = tu_now_ms() - t0;
@@ -810,7 +780,7 @@ static void test_query_with_stopped_gateway(void)
     CU_ASSERT(json_integer_value(json_object_get(q, "asked")) == 1 &&
               json_integer_value(json_object_get(q, "answered")) == 0);
     json_decref(j);
-    CU_ASSERT(kill(gw2.pid, SIGCONT) == 0);
+    CU_ASSERT(kill(gw2.p.pid, SIGCONT) == 0);
     /* Everything answers again, b included. */
     j = cmd(a.fd, "ids");
     CU_ASSERT(all_answered(j, 2));
@@ -848,28 +818,26 @@ static void test_register_restart(void)
 {
     struct cl a = client(&gw1), b = client(&gw2);
     json_decref(cmdf(a.fd, "join:%s:g-r", b.id, NULL));
-    int st = tu_stop(reg_pid, 5000);
-    CU_ASSERT(exited_zero(st));
+    CU_ASSERT(launch_stop(&reg, 5000) == 0);
     /* Without a register, the links to the gateways stay up. */
     json_t *j = cmd(a.fd, "togroup:g-r:no register");
     CU_ASSERT(r_of(j) == 0);
     json_decref(j);
     CU_ASSERT(wsc_expect_text(b.fd, "no register", 3000));
     usleep(300000);
-    reg_restarts++;
-    CU_ASSERT_FATAL(spawn_register() > 0);
+    CU_ASSERT_FATAL(launch_start(&reg, reg_port, NULL, 5000) == 0); /* a new log */
     /* Both gateways and both business processes come back to the new register. */
-    CU_ASSERT(tu_file_contains(reg_log, "registered 127.0.0.1:", 8000));
+    CU_ASSERT(tu_file_contains(reg.log, "registered 127.0.0.1:", 8000));
     {
         char want[64];
         snprintf(want, sizeof want, "registered %s", gw1.addr);
-        CU_ASSERT(tu_file_contains(reg_log, want, 8000));
+        CU_ASSERT(tu_file_contains(reg.log, want, 8000));
         snprintf(want, sizeof want, "registered %s", gw2.addr);
-        CU_ASSERT(tu_file_contains(reg_log, want, 8000));
+        CU_ASSERT(tu_file_contains(reg.log, want, 8000));
     }
     long long end = tu_now_ms() + 8000;
     int workers = 0;
-    while (tu_now_ms() < end && (workers = count_lines(reg_log, "worker 127.0.0.1:", " connected")) < 2)
+    while (tu_now_ms() < end && (workers = count_lines(reg.log, "worker 127.0.0.1:", " connected")) < 2)
         usleep(100000);
     CU_ASSERT(workers >= 2);
     /* The clients keep working, across gateways. */
@@ -884,7 +852,8 @@ static void test_register_restart(void)
     /* A gateway started after the restart is learned from the new register. */
     gw3.ws_port = tu_free_port();
     gw3.lan_port = tu_free_port();
-    CU_ASSERT_FATAL(spawn_gateway(&gw3) > 0);
+    start_gateway(&gw3, "gateway-3");
+    CU_ASSERT_FATAL(gw3.p.pid > 0);
     CU_ASSERT_FATAL(workers_linked(&gw3, 10000));
     struct cl c = client(&gw3);
     json_decref(cmdf(c.fd, "join:%s:g-r", c.id, NULL));

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sock.h"
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -25,13 +26,11 @@
 
 static char dir[64];
 static int reg_port;
-static pid_t reg_pid, bw_pid;
-static char reg_log[128], bw_log[128];
+static struct launch reg, bw;
 
 struct gw {
+    struct launch p;
     int ws_port, lan_port;
-    pid_t pid;
-    char log[128];
 };
 static struct gw gw1, gw2;
 
@@ -41,90 +40,46 @@ static int fds[NCLIENT];
 static char ids[NCLIENT][32];
 static const char *const uids[NCLIENT] = {"u-a", "u-b", "u-c"};
 
-/* One "--name=value" setting, formatted; from a small ring, so the strings
- * of one spawn (fewer than 16) are all alive at once. */
-__attribute__((format(printf, 1, 2))) static char *opt(const char *fmt, ...)
-{
-    static char ring[16][200];
-    static unsigned next;
-    char *s = ring[next++ % 16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s, sizeof ring[0], fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-/* build/<role> <settings...> start, output to log. */
-static pid_t spawn_role(const char *role, const char *log, char *const *settings)
-{
-    char *argv[16];
-    int n = 0;
-    argv[n++] = tu_bin_path(role);
-    for (; *settings && n < 14; settings++)
-        argv[n++] = *settings;
-    argv[n++] = "start";
-    argv[n] = NULL;
-    pid_t pid = tu_spawn(argv, log);
-    free(argv[0]);
-    return pid;
-}
-
-static void spawn_gateway(struct gw *g)
-{
-    snprintf(g->log, sizeof g->log, "%s/gateway-%d.out", dir, g->lan_port);
-    g->pid = spawn_role("gateway", g->log,
-                        (char *[]){opt("--listen=websocket://127.0.0.1:%d", g->ws_port),
-                                   opt("--startPort=%d", g->lan_port), opt("--registerAddress=127.0.0.1:%d", reg_port),
-                                   opt("--pidFile=%s/gateway-%d.pid", dir, g->lan_port), "--secretKey=" KEY,
-                                   "--lanIp=127.0.0.1", NULL});
-}
-
 /* register, two gateways, one business process running apps/echo. */
 static int start_all(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-gwctl-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("gwctl", dir, sizeof dir) < 0)
         return -1;
-    snprintf(reg_log, sizeof reg_log, "%s/register.out", dir);
-    snprintf(bw_log, sizeof bw_log, "%s/business.out", dir);
     reg_port = tu_free_port();
-    gw1 = (struct gw){.ws_port = tu_free_port(), .lan_port = tu_free_port()};
-    gw2 = (struct gw){.ws_port = tu_free_port(), .lan_port = tu_free_port()};
-    reg_pid = spawn_role("register", reg_log,
-                         (char *[]){opt("--listen=text://127.0.0.1:%d", reg_port),
-                                    opt("--pidFile=%s/register.pid", dir), "--secretKey=" KEY, NULL});
-    int fd = tu_connect(reg_port, 5000);
-    if (fd < 0)
+    launch_register(&reg, dir, reg_port, KEY);
+    if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
-    tu_close(fd);
-    spawn_gateway(&gw1);
-    spawn_gateway(&gw2);
-    char *app = tu_bin_path("apps/echo.so");
-    bw_pid = spawn_role("business", bw_log,
-                        (char *[]){opt("--registerAddress=127.0.0.1:%d", reg_port),
-                                   opt("--pidFile=%s/business.pid", dir), opt("--eventHandler=%s", app),
-                                   "--secretKey=" KEY, "--name=" NAME, "--count=1", NULL});
-    free(app);
-    int linked = tu_file_contains(gw1.log, "business worker 127.0.0.1:" NAME ":0 connected", 8000) &&
-                 tu_file_contains(gw2.log, "business worker 127.0.0.1:" NAME ":0 connected", 8000);
-    return linked ? 0 : -1;
+    struct gw *gws[] = {&gw1, &gw2};
+    for (int i = 0; i < 2; i++) {
+        gws[i]->ws_port = tu_free_port();
+        gws[i]->lan_port = tu_free_port();
+        char tag[16];
+        snprintf(tag, sizeof tag, "gateway-%d", i + 1);
+        launch_gateway(&gws[i]->p, dir, tag, gws[i]->ws_port, gws[i]->lan_port, reg_port, KEY);
+        launch_spawn(&gws[i]->p);
+    }
+    launch_business(&bw, dir, "business", reg_port, "apps/echo.so", NAME, 1, KEY);
+    launch_spawn(&bw);
+    const char *line = "business worker 127.0.0.1:" NAME ":0 connected";
+    return launch_ready(&gw1.p, 0, line, 8000) == 0 && launch_ready(&gw2.p, 0, line, 8000) == 0 ? 0 : -1;
 }
-
-static int exited_zero(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
 
 static int stop_all(void)
 {
     for (int i = 0; i < NCLIENT; i++)
         if (fds[i] >= 0)
             tu_close(fds[i]);
-    int sb = tu_stop(bw_pid, 8000);
-    int s1 = tu_stop(gw1.pid, 5000), s2 = tu_stop(gw2.pid, 5000);
-    int sr = tu_stop(reg_pid, 5000);
-    if (!exited_zero(sb) || !exited_zero(s1) || !exited_zero(s2) || !exited_zero(sr))
-        fprintf(stderr, "exit statuses: business %d, gateways %d %d, register %d (logs in %s)\n", sb, s1, s2, sr,
+    int sb = launch_stop(&bw, 8000);
+    int s1 = launch_stop(&gw1.p, 5000), s2 = launch_stop(&gw2.p, 5000);
+    int sr = launch_stop(&reg, 5000);
+    if (sb || s1 || s2 || sr)
+        fprintf(stderr, "not exited with 0: business %d, gateways %d %d, register %d (logs in %s)\n", sb, s1, s2, sr,
                 dir);
-    return exited_zero(sb) && exited_zero(s1) && exited_zero(s2) && exited_zero(sr) ? 0 : -1;
+    launch_free(&bw);
+    launch_free(&gw1.p);
+    launch_free(&gw2.p);
+    launch_free(&reg);
+    return sb == 0 && s1 == 0 && s2 == 0 && sr == 0 ? 0 : -1;
 }
 
 /* ---- running gwctl ---- */

@@ -13,16 +13,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "tu.h"
 
 #define KEY "s3cr3t-lottery"
 #define AUTH_TIMEOUT_S 1
 #define MAX_LINE 1024
 
-static char tmpdir[256];
-static char logpath[300], pidpath[300];
+static char tmpdir[64];
+static const char *logpath;
 static int port;
-static pid_t reg_pid;
+static struct launch reg;
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt(const char *f, ...)
@@ -37,37 +38,24 @@ static char *fmt(const char *f, ...)
     return out;
 }
 
-static int start_register(void)
+static int suite_init(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/gw-test-register-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (launch_tmpdir("register", tmpdir, sizeof tmpdir) < 0)
         return -1;
-    snprintf(logpath, sizeof logpath, "%s/register.out", tmpdir);
-    snprintf(pidpath, sizeof pidpath, "%s/register.pid", tmpdir);
     port = tu_free_port();
-    char *bin = tu_bin_path("register");
-    char listen[64], pidf[320], authto[32], maxline[32];
-    snprintf(listen, sizeof listen, "--listen=text://127.0.0.1:%d", port);
-    snprintf(pidf, sizeof pidf, "--pidFile=%s", pidpath);
-    snprintf(authto, sizeof authto, "--authTimeout=%d", AUTH_TIMEOUT_S);
-    snprintf(maxline, sizeof maxline, "--maxLineLength=%d", MAX_LINE);
-    char *argv[] = {bin, listen, "--secretKey=" KEY, pidf, authto, maxline, "start", NULL};
-    reg_pid = tu_spawn(argv, logpath);
-    free(bin);
-    int fd = tu_connect(port, 5000);
-    if (fd < 0)
-        return -1;
-    tu_close(fd);
-    return 0;
+    launch_register(&reg, tmpdir, port, KEY);
+    launch_set(&reg, "--authTimeout=%d", AUTH_TIMEOUT_S);
+    launch_set(&reg, "--maxLineLength=%d", MAX_LINE);
+    logpath = reg.log;
+    return launch_start(&reg, port, NULL, 5000);
 }
-
-static int suite_init(void) { return start_register(); }
 
 static int suite_clean(void)
 {
-    int st = tu_stop(reg_pid, 5000);
     /* A clean SIGTERM exit is part of the contract (no crash, no sanitizer report). */
-    return (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) ? 0 : -1;
+    int rc = launch_stop(&reg, 5000);
+    launch_free(&reg);
+    return rc;
 }
 
 static int peer(void)
