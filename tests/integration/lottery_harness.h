@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -47,16 +48,15 @@
 #define LH_TITLE "2027 \xe5\xb9\xb4\xe4\xbc\x9a"             /* "2027 年会" */
 
 struct lh_gw {
+    struct launch p;
     int ws_port, lan_port;
-    pid_t pid;
-    char log[200];
 };
 
 struct lh {
     char dir[64];
     int reg_port;
-    pid_t reg_pid, bw_pid;
-    char reg_log[200], bw_log[200], ini[200], db[200], store[220], pidfile[200];
+    struct launch reg, bw;
+    char ini[200], db[200], store[220], pidfile[200];
     struct lh_gw gw[2];
     int count; /* business processes */
 };
@@ -103,25 +103,10 @@ static int lh_all_linked(const struct lh *h, int timeout_ms)
     for (int i = 0; i < h->count; i++) {
         lh_link_needle(i, needle, sizeof needle);
         for (int g = 0; g < 2; g++)
-            if (!lh_file_count_reaches(h->gw[g].log, needle, 1, timeout_ms))
+            if (!lh_file_count_reaches(h->gw[g].p.log, needle, 1, timeout_ms))
                 return 0;
     }
     return 1;
-}
-
-static pid_t lh_spawn_gateway(struct lh *h, struct lh_gw *g)
-{
-    char *bin = tu_bin_path("gateway");
-    char a[5][200];
-    snprintf(g->log, sizeof g->log, "%s/gateway-%d.out", h->dir, g->lan_port);
-    snprintf(a[0], 200, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 200, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 200, "--registerAddress=127.0.0.1:%d", h->reg_port);
-    snprintf(a[3], 200, "--pidFile=%s/gateway-%d.pid", h->dir, g->lan_port);
-    char *argv[] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" LH_KEY, "--lanIp=127.0.0.1", "start", NULL};
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
-    return g->pid;
 }
 
 static char *lh_abs(const char *p)
@@ -169,8 +154,6 @@ static int lh_start(struct lh *h, const char *tag)
     snprintf(h->dir, sizeof h->dir, "/tmp/gw-test-%s-XXXXXX", tag);
     if (!mkdtemp(h->dir))
         return -1;
-    snprintf(h->reg_log, sizeof h->reg_log, "%s/register.out", h->dir);
-    snprintf(h->bw_log, sizeof h->bw_log, "%s/business.out", h->dir);
     snprintf(h->ini, sizeof h->ini, "%s/business.ini", h->dir);
     snprintf(h->db, sizeof h->db, "%s/lottery.db", h->dir);
     snprintf(h->store, sizeof h->store, "sqlite:%s", h->db);
@@ -188,28 +171,23 @@ static int lh_start(struct lh *h, const char *tag)
     if (!have)
         return -1;
 
-    char *rbin = tu_bin_path("register");
-    char a[2][200];
-    snprintf(a[0], 200, "--listen=text://127.0.0.1:%d", h->reg_port);
-    snprintf(a[1], 200, "--pidFile=%s/register.pid", h->dir);
-    char *rargv[] = {rbin, a[0], a[1], "--secretKey=" LH_KEY, "start", NULL};
-    h->reg_pid = tu_spawn(rargv, h->reg_log);
-    free(rbin);
-    int fd = tu_connect(h->reg_port, 5000);
-    if (fd < 0)
+    launch_register(&h->reg, h->dir, h->reg_port, LH_KEY);
+    if (launch_start(&h->reg, h->reg_port, NULL, 5000) < 0)
         return -1;
-    tu_close(fd);
-    lh_spawn_gateway(h, &h->gw[0]);
-    lh_spawn_gateway(h, &h->gw[1]);
-
+    for (int g = 0; g < 2; g++) {
+        char gtag[16];
+        snprintf(gtag, sizeof gtag, "gateway-%d", g + 1);
+        launch_gateway(&h->gw[g].p, h->dir, gtag, h->gw[g].ws_port, h->gw[g].lan_port, h->reg_port, LH_KEY);
+        launch_spawn(&h->gw[g].p);
+    }
     if (lh_write_ini(h, "false") < 0)
         return -1;
-    char *bbin = tu_bin_path("business");
-    char *bargv[] = {bbin, "-c", h->ini, "start", NULL};
-    h->bw_pid = tu_spawn(bargv, h->bw_log);
-    free(bbin);
+    launch_init(&h->bw, h->dir, "business", "business");
+    launch_set(&h->bw, "-c");
+    launch_set(&h->bw, "%s", h->ini);
+    launch_spawn(&h->bw);
     if (!lh_all_linked(h, 15000)) {
-        fprintf(stderr, "\n  the lottery business worker did not link to both gateways (log %s)\n", h->bw_log);
+        fprintf(stderr, "\n  the lottery business worker did not link to both gateways (log %s)\n", h->bw.log);
         return -1;
     }
     return 0;
@@ -219,13 +197,17 @@ static int lh_exited_zero(int st) { return st >= 0 && WIFEXITED(st) && WEXITSTAT
 
 static int lh_stop(struct lh *h)
 {
-    int sb = h->bw_pid > 0 ? tu_stop(h->bw_pid, 8000) : 0;
-    int s1 = h->gw[0].pid > 0 ? tu_stop(h->gw[0].pid, 5000) : 0;
-    int s2 = h->gw[1].pid > 0 ? tu_stop(h->gw[1].pid, 5000) : 0;
-    int sr = h->reg_pid > 0 ? tu_stop(h->reg_pid, 5000) : 0;
-    if (!lh_exited_zero(sb))
-        fprintf(stderr, "\n  business exit status %d (log %s)\n", sb, h->bw_log);
-    return lh_exited_zero(sb) && lh_exited_zero(s1) && lh_exited_zero(s2) && lh_exited_zero(sr) ? 0 : -1;
+    int sb = h->bw.pid > 0 ? launch_stop(&h->bw, 8000) : 0;
+    int s1 = h->gw[0].p.pid > 0 ? launch_stop(&h->gw[0].p, 5000) : 0;
+    int s2 = h->gw[1].p.pid > 0 ? launch_stop(&h->gw[1].p, 5000) : 0;
+    int sr = h->reg.pid > 0 ? launch_stop(&h->reg, 5000) : 0;
+    if (sb)
+        fprintf(stderr, "\n  business did not exit with 0 (log %s)\n", h->bw.log);
+    launch_free(&h->bw);
+    launch_free(&h->gw[0].p);
+    launch_free(&h->gw[1].p);
+    launch_free(&h->reg);
+    return sb == 0 && s1 == 0 && s2 == 0 && sr == 0 ? 0 : -1;
 }
 
 static int lh_rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -280,7 +262,7 @@ static int lh_process_index(const struct lh *h, pid_t pid)
     char needle[96];
     for (int i = 0; i < h->count; i++) {
         snprintf(needle, sizeof needle, "business[%d] INFO process %d: worker_key", (int)pid, i);
-        if (lh_file_count(h->bw_log, needle) > 0)
+        if (lh_file_count(h->bw.log, needle) > 0)
             return i;
     }
     return -1;

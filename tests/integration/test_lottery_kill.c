@@ -62,7 +62,7 @@ static int wait_relinked(pid_t old, int index, int restarts, int timeout_ms)
     pid_t fresh = 0;
     while (!fresh && tu_now_ms() < end) {
         pid_t kids[8];
-        int n = lh_children(H.bw_pid, kids, 8);
+        int n = lh_children(H.bw.pid, kids, 8);
         for (int k = 0; k < n; k++)
             if (kids[k] != old && lh_process_index(&H, kids[k]) == index)
                 fresh = kids[k];
@@ -76,11 +76,11 @@ static int wait_relinked(pid_t old, int index, int restarts, int timeout_ms)
         snprintf(needle, sizeof needle, "business[%d] INFO gateway 127.0.0.1:%d: link up", (int)fresh,
                  H.gw[g].lan_port);
         int left = (int)(end - tu_now_ms());
-        if (left < 0 || !lh_file_count_reaches(H.bw_log, needle, 1, left))
+        if (left < 0 || !lh_file_count_reaches(H.bw.log, needle, 1, left))
             return 0;
         lh_link_needle(index, needle, sizeof needle);
         left = (int)(end - tu_now_ms());
-        if (left < 0 || !lh_file_count_reaches(H.gw[g].log, needle, 1 + restarts, left))
+        if (left < 0 || !lh_file_count_reaches(H.gw[g].p.log, needle, 1 + restarts, left))
             return 0;
     }
     return 1;
@@ -110,7 +110,7 @@ static void *killer(void *arg)
             usleep((useconds_t)(100 + rnd(&s) % 900) * 1000);
         }
         pid_t kids[8];
-        int n = lh_children(H.bw_pid, kids, 8);
+        int n = lh_children(H.bw.pid, kids, 8);
         if (n < 1) {
             snprintf(killer_msg, sizeof killer_msg, "kill %d: the master has no children", k);
             killer_failed = 1;
@@ -512,11 +512,11 @@ static void test_kill_workload(void)
     /* every death was one of ours */
     char died[64];
     snprintf(died, sizeof died, "died (signal %d)", SIGKILL);
-    CU_ASSERT(lh_file_count(H.bw_log, "died (") == (int)kills_done);
-    CU_ASSERT(lh_file_count(H.bw_log, died) == (int)kills_done);
-    if (lh_file_count(H.bw_log, "died (") != (int)kills_done)
-        fprintf(stderr, "\n  business log: %d deaths, %d kills (log %s)\n", lh_file_count(H.bw_log, "died ("),
-                (int)kills_done, H.bw_log);
+    CU_ASSERT(lh_file_count(H.bw.log, "died (") == (int)kills_done);
+    CU_ASSERT(lh_file_count(H.bw.log, died) == (int)kills_done);
+    if (lh_file_count(H.bw.log, "died (") != (int)kills_done)
+        fprintf(stderr, "\n  business log: %d deaths, %d kills (log %s)\n", lh_file_count(H.bw.log, "died ("),
+                (int)kills_done, H.bw.log);
 }
 
 static int is_excl(long long prize) { return prize == prize_p1 || prize == prize_p2; }

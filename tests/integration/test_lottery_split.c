@@ -12,16 +12,17 @@
 #define PAGES 8
 
 static struct lh H;
-static char second_ini[300], second_log[300], second_db[300];
-static pid_t second_pid;
+static char second_ini[300], second_db[300];
+static struct launch second;
 
 static int suite_init(void) { return lh_start(&H, "lottery-split") == 0 ? 0 : 1; }
 
 static int suite_clean(void)
 {
-    int s2 = second_pid > 0 ? tu_stop(second_pid, 8000) : 0;
+    int s2 = second.pid > 0 ? launch_stop(&second, 8000) : 0;
+    launch_free(&second);
     int r = lh_finish(&H);
-    return r == 0 && lh_exited_zero(s2) ? 0 : 1;
+    return r == 0 && s2 == 0 ? 0 : 1;
 }
 
 /* The second worker: same register, same key, its own name and store. */
@@ -31,7 +32,6 @@ static int start_second(void)
     char *app = lh_abs(rel);
     free(rel);
     snprintf(second_ini, sizeof second_ini, "%s/second.ini", H.dir);
-    snprintf(second_log, sizeof second_log, "%s/second.out", H.dir);
     snprintf(second_db, sizeof second_db, "%s/other.db", H.dir);
     FILE *f = fopen(second_ini, "w");
     if (!f)
@@ -42,16 +42,16 @@ static int start_second(void)
             H.reg_port, LH_KEY, app, H.dir, second_db, LH_ADMIN_TOKEN);
     free(app);
     fclose(f);
-    char *bbin = tu_bin_path("business");
-    char *argv[] = {bbin, "-c", second_ini, "start", NULL};
-    second_pid = tu_spawn(argv, second_log);
-    free(bbin);
+    launch_init(&second, H.dir, "business", "second");
+    launch_set(&second, "-c");
+    launch_set(&second, "%s", second_ini);
+    launch_spawn(&second);
     /* Both of its processes linked to both gateways. */
     for (int g = 0; g < 2; g++)
         for (int i = 0; i < 2; i++) {
             char needle[128];
             snprintf(needle, sizeof needle, "business worker 127.0.0.1:OtherHost:%d connected", i);
-            if (!lh_file_count_reaches(H.gw[g].log, needle, 1, 15000))
+            if (!lh_file_count_reaches(H.gw[g].p.log, needle, 1, 15000))
                 return -1;
         }
     return 0;
@@ -105,7 +105,7 @@ static void test_split_is_shouted(void)
         }
         json_decref(a);
     }
-    CU_ASSERT(tu_file_contains(H.bw_log, "SPLIT", 5000) || tu_file_contains(second_log, "SPLIT", 5000));
+    CU_ASSERT(tu_file_contains(H.bw.log, "SPLIT", 5000) || tu_file_contains(second.log, "SPLIT", 5000));
     for (int i = 0; i < PAGES; i++)
         lc_close(pages[i]);
 }
@@ -114,26 +114,25 @@ static void test_split_is_shouted(void)
  * full checks pass (the feed holder logs each SPLIT it sees: none new). */
 static void test_one_store_is_quiet(void)
 {
-    CU_ASSERT_FATAL(tu_stop(second_pid, 8000) != -1);
-    second_pid = 0;
+    CU_ASSERT_FATAL(launch_stop(&second, 8000) == 0);
     /* The gateways drop its links before the pages come (else a page could
      * still be routed to it). */
     for (int g = 0; g < 2; g++) {
-        CU_ASSERT_FATAL(lh_file_count_reaches(H.gw[g].log, "OtherHost:0 closed", 1, 10000));
-        CU_ASSERT_FATAL(lh_file_count_reaches(H.gw[g].log, "OtherHost:1 closed", 1, 10000));
+        CU_ASSERT_FATAL(lh_file_count_reaches(H.gw[g].p.log, "OtherHost:0 closed", 1, 10000));
+        CU_ASSERT_FATAL(lh_file_count_reaches(H.gw[g].p.log, "OtherHost:1 closed", 1, 10000));
     }
     struct lc *pages[PAGES] = {0};
     char ids[PAGES][40];
     CU_ASSERT_FATAL(open_pages(pages, ids) == 0);
     for (int i = 1; i < PAGES; i++)
         CU_ASSERT_STRING_EQUAL(ids[i], ids[0]);
-    int before = lh_file_count(H.bw_log, "SPLIT");
+    int before = lh_file_count(H.bw.log, "SPLIT");
     /* Two checks of the admins and screens: 5 s apart. The old pages'
      * stamps went with their connections. */
-    CU_ASSERT(lh_file_count_reaches(H.bw_log, "this process now feeds the screens", 1, 1000));
+    CU_ASSERT(lh_file_count_reaches(H.bw.log, "this process now feeds the screens", 1, 1000));
     for (int i = 0; i < PAGES; i++)
         CU_ASSERT(lc_push(pages[i], "alert", i == 0 ? 11000 : 0) == NULL);
-    CU_ASSERT_EQUAL(lh_file_count(H.bw_log, "SPLIT"), before);
+    CU_ASSERT_EQUAL(lh_file_count(H.bw.log, "SPLIT"), before);
     for (int i = 0; i < PAGES; i++)
         lc_close(pages[i]);
 }
