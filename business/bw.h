@@ -21,6 +21,7 @@ struct regclient;
 struct links;
 struct link;
 struct query;
+struct guard_table;
 
 struct business_cfg {
     struct cfg_common common;
@@ -79,6 +80,8 @@ struct bw {
      * whose result only the gateway knows (known 0) — for the stale-session
      * guard (events.c, spec §5.2). */
     void (*session_written)(struct bw *bw, const char *client_id, const void *bytes, size_t len, int known);
+    /* events.c's stale-session guard (NULL until first needed). */
+    struct guard_table *guard;
 };
 
 #endif

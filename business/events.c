@@ -102,17 +102,12 @@ struct guard {
     UT_hash_handle hh;
 };
 
-/* The guard's table. One per worker process, like struct bw, which should
- * hold it (bw.h belongs to the worker's core; until it has a slot for it,
- * the process's one table is `guard_tab` below and every function takes it
- * explicitly). Freed at exit. */
+/* The guard's table: one per worker process, hung on struct bw (bw->guard,
+ * created on first use, freed by events_free). */
 struct guard_table {
     struct guard *head; /* uthash, in insertion (= touch) order */
     size_t n;
-    int atexit_set;
 };
-
-static struct guard_table guard_tab;
 
 static uint32_t crc_table[256];
 
@@ -139,11 +134,25 @@ static void guard_del(struct guard_table *t, struct guard *g)
     t->n--;
 }
 
-static void guard_free_all(void)
+/* bw's table, created when create is set and it does not exist yet; NULL
+ * when absent (or out of memory: the guard is then off, and says so). */
+static struct guard_table *guard_of(struct bw *bw, int create)
 {
+    if (!bw->guard && create && !(bw->guard = calloc(1, sizeof *bw->guard)))
+        log_warn("out of memory: the stale-session guard is off for now");
+    return bw->guard;
+}
+
+void events_free(struct bw *bw)
+{
+    struct guard_table *t = bw->guard;
+    if (!t)
+        return;
     struct guard *g, *tmp;
-    HASH_ITER(hh, guard_tab.head, g, tmp)
-    guard_del(&guard_tab, g);
+    HASH_ITER(hh, t->head, g, tmp)
+    guard_del(t, g);
+    free(t);
+    bw->guard = NULL;
 }
 
 static struct guard *guard_find(struct guard_table *t, const char *client_id)
@@ -187,8 +196,6 @@ static void guard_note(struct guard_table *t, const char *client_id, const void 
             return;
         memcpy(g->client_id, id, sizeof id);
         t->n++;
-        if (!t->atexit_set)
-            t->atexit_set = atexit(guard_free_all) == 0;
     }
     g->crc = known ? crc32_of(bytes, len) : 0;
     g->unknown = !known;
@@ -205,9 +212,9 @@ static void guard_note(struct guard_table *t, const char *client_id, const void 
  * current one (the current one's writes are seen at the end of the event). */
 static void on_session_written(struct bw *bw, const char *client_id, const void *bytes, size_t len, int known)
 {
-    (void)bw;
-    if (client_id)
-        guard_note(&guard_tab, client_id, bytes, len, known);
+    struct guard_table *t = client_id ? guard_of(bw, 1) : NULL;
+    if (t)
+        guard_note(t, client_id, bytes, len, known);
 }
 
 /* The CRC of the canonical form of a session: our encoding of its decoded
@@ -243,11 +250,11 @@ static int guard_matches(struct bw_ctx *c, const struct guard *g)
 static int guard_check(struct bw *bw, uint32_t *fetched_crc)
 {
     struct bw_ctx *c = &bw->ctx;
-    struct guard *g = guard_find(&guard_tab, c->client_id);
+    struct guard *g = guard_find(bw->guard, c->client_id);
     if (!g)
         return 0;
     if (guard_matches(c, g)) {
-        guard_del(&guard_tab, g);
+        guard_del(bw->guard, g);
         return 0;
     }
     struct gw_result res = {0};
@@ -285,8 +292,11 @@ static int guard_check(struct bw *bw, uint32_t *fetched_crc)
 static void guard_after(struct bw *bw, int wrote, int fetched, uint32_t fetched_crc)
 {
     struct bw_ctx *c = &bw->ctx;
+    struct guard_table *t = guard_of(bw, wrote || c->baseline_own);
+    if (!t)
+        return;
     if (wrote) {
-        guard_note(&guard_tab, c->client_id, buf_head(&c->scratch), buf_avail(&c->scratch), 1);
+        guard_note(t, c->client_id, buf_head(&c->scratch), buf_avail(&c->scratch), 1);
         return;
     }
     /* gw_set_session / gw_update_session on the current client made the
@@ -294,7 +304,7 @@ static void guard_after(struct bw *bw, int wrote, int fetched, uint32_t fetched_
     if (c->baseline_own) {
         uint32_t crc = crc32_of(buf_head(&c->baseline), buf_avail(&c->baseline));
         if (!fetched || crc != fetched_crc)
-            guard_note(&guard_tab, c->client_id, buf_head(&c->baseline), buf_avail(&c->baseline), 1);
+            guard_note(t, c->client_id, buf_head(&c->baseline), buf_avail(&c->baseline), 1);
     }
 }
 
@@ -362,10 +372,10 @@ void events_dispatch(struct bw *bw, struct link *l, const struct gwp_frame *f)
     bw->session_written = on_session_written;
     struct bw_ctx *c = &bw->ctx;
     clientid_encode(f->hdr.local_ip, f->hdr.local_port, f->hdr.connection_id, c->client_id);
-    if (cmd == GWP_CMD_ON_CLOSE) {
-        struct guard *g = guard_find(&guard_tab, c->client_id);
+    if (cmd == GWP_CMD_ON_CLOSE && bw->guard) {
+        struct guard *g = guard_find(bw->guard, c->client_id);
         if (g)
-            guard_del(&guard_tab, g);
+            guard_del(bw->guard, g);
     }
     if ((cmd == GWP_CMD_ON_CONNECT && !app->on_connect) || (cmd == GWP_CMD_ON_CLOSE && !app->on_close) ||
         (cmd == GWP_CMD_ON_WEBSOCKET_CONNECT && !app->on_websocket_connect))
@@ -388,7 +398,7 @@ void events_dispatch(struct bw *bw, struct link *l, const struct gwp_frame *f)
     c->baseline_own = 0;
 
     uint32_t fetched_crc = 0;
-    int fetched = cmd != GWP_CMD_ON_CLOSE && guard_tab.head ? guard_check(bw, &fetched_crc) : 0;
+    int fetched = cmd != GWP_CMD_ON_CLOSE && bw->guard && bw->guard->head ? guard_check(bw, &fetched_crc) : 0;
 
     int64_t t0 = loop_now_ms();
     bw->events_in++;

@@ -26,4 +26,7 @@ void events_dispatch(struct bw *bw, struct link *l, const struct gwp_frame *f);
 /* Inside a client callback: decodes the session on first use. 0 or -1. */
 int events_session_load(struct bw *bw);
 
+/* Frees what events keeps per process (the stale-session guard's table). */
+void events_free(struct bw *bw);
+
 #endif

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "appenv.h"
 #include "bw.h"
+#include "events.h"
 #include "links.h"
 #include "loader.h"
 #include "log.h"
@@ -156,6 +157,7 @@ out:
     regclient_free(bw.reg);
     links_free(bw.links); /* flushes what the last callbacks queued */
     query_free(bw.query);
+    events_free(&bw);
     loop_free(bw.loop);
     buf_free(&bw.ctx.scratch);
     buf_free(&bw.ctx.baseline);
