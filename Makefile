@@ -127,7 +127,7 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # ---- `make bench` (issue 5): the load generator and the scenarios; never part of `make test` ----
-BENCH_DEB_PKGS := gnuplot-nox jq iproute2
+BENCH_DEB_PKGS := gnuplot-nox jq iproute2 liburing-dev
 .PHONY: bench bench-deps
 bench-deps:
 	@missing=$$(for p in $(BENCH_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -141,10 +141,17 @@ $(BUILD)/bench/wsload: tests/bench/wsload.c
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcrypto
 
+# The write() floor of a broadcast delivery (tests/bench/floor.c), with an
+# io_uring variant when liburing is there.
+FLOOR_URING := $(shell pkg-config --exists liburing 2>/dev/null && echo "-DHAVE_LIBURING $$(pkg-config --cflags --libs liburing)")
+$(BUILD)/bench/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FLOOR_URING)
+
 # register + gateway + wsload are required; the rest (business, apps) is built if it builds,
 # and the scenarios that need it are skipped when it is missing.
 bench: deps bench-deps
-	$(MAKE) --no-print-directory $(BUILD)/register $(BUILD)/gateway $(BUILD)/bench/wsload
+	$(MAKE) --no-print-directory $(BUILD)/register $(BUILD)/gateway $(BUILD)/bench/wsload $(BUILD)/bench/floor
 	-$(MAKE) --no-print-directory all
 	tests/bench/run.sh $(BUILD)
 

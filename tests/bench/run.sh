@@ -192,6 +192,23 @@ if [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" lottery "* ]];
         tests/bench/lottery.sh "$bin" || failures=$((failures + 1))
 fi
 
+# ---- the floor (issue 11): a broadcast delivery without a gateway ----
+# tests/bench/floor.c writes the broadcast's frame to 10,000 loopback sockets,
+# one write() each (and through io_uring); its CPU per delivery is the floor
+# the broadcast rows are compared with below.
+if [ -x "$bin/bench/floor" ] && { [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" floor "* ]]; }; then
+    for mode in write uring; do
+        for ((rep = 1; rep <= REPEAT; rep++)); do
+            "${srv_pin[@]}" "$bin/bench/floor" --mode=$mode --conns=10000 --msgs=200 --size=32 \
+                --reader-cpu="$([ ${#cli_pin[@]} -gt 0 ] && echo 1 || echo -1)" --label=floor-$mode-10k \
+                --json="$out/floor-$mode-10k-$rep.json" | sed 's/^/   /' || failures=$((failures + 1))
+            [ -f "$out/floor-$mode-10k-$rep.json" ] &&
+                jq -c --argjson r "$rep" '. + {scenario: .label, gateway_count: 0, rep: $r}' \
+                    "$out/floor-$mode-10k-$rep.json" >"$out/.tmp" && mv "$out/.tmp" "$out/floor-$mode-10k-$rep.json"
+        done
+    done
+fi
+
 # ---- summary: median and range per scenario and metric ----
 shopt -s nullglob
 files=("$out"/*-[0-9]*.json)
@@ -223,6 +240,15 @@ jq -s '
 echo
 echo "median [min..max] over $REPEAT runs; B/conn = gateway RSS delta / connections; CPU from /proc/<pid>/stat"
 column -t -s $'\t' "$out/summary.tsv" 2>/dev/null || cat "$out/summary.tsv"
+
+# The broadcast rows against the floor of the same run (all server processes' CPU
+# per delivery over the floor's one write() per delivery).
+jq -r '(map({(.scenario): .metrics.server_cpu_us_per_op.median}) | add) as $m
+       | ($m["floor-write-10k"] // null) as $f | select($f != null and $f > 0)
+       | ["broadcast-10k-step", "broadcast-10k-10ps", "broadcast-10k-100ps", "floor-uring-10k"][]
+       | select($m[.] != null)
+       | "\(.): \($m[.] * 100 | round / 100) us per delivery = \($m[.] / $f * 100 | round / 100) x the write() floor (\($f * 100 | round / 100) us)"' \
+    "$out/summary.json" | sed 's/^/floor: /'
 
 # ---- chart ----
 if command -v gnuplot >/dev/null; then
