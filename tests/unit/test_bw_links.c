@@ -638,6 +638,33 @@ static void test_absent_address_grace(void)
     fx_down(&f);
 }
 
+/* A corrupt frame from the gateway (pack_len below the header size): the
+ * link is closed, the frame never reaches the application, and the link
+ * comes back with WORKER_CONNECT after the backoff. */
+static void test_protocol_error_closes_and_reconnects(void)
+{
+    struct fx f;
+    fx_up(&f, 10240000);
+    expect_worker_connect(&f);
+    uint8_t bad[GWP_HEADER_LEN];
+    struct gwp_header h = {.pack_len = 5, .cmd = GWP_CMD_ON_MESSAGE};
+    gwp_header_pack(bad, &h);
+    CU_ASSERT(gw_write(&f, bad, sizeof bad) == 0);
+    CU_ASSERT(run_until(&f, gw_sees_eof));
+    CU_ASSERT_EQUAL(seen.messages, 0);
+    CU_ASSERT_EQUAL(links_at(f.bw.links, 0)->state, LINK_IDLE);
+    close(f.gfd);
+    f.gfd = gw_accept(&f, DEADLINE_MS);
+    CU_ASSERT_FATAL(f.gfd >= 0);
+    gw_drop_input(&f);
+    expect_worker_connect(&f);
+    gw_event(&f, GWP_CMD_ON_MESSAGE, 8, NULL, "echo:again");
+    struct gwp_frame fr;
+    CU_ASSERT_FATAL(gw_next(&f, &fr) == 0);
+    CU_ASSERT(fr.body_len == 8 && memcmp(fr.body, "re:again", 8) == 0);
+    fx_down(&f);
+}
+
 /* The gateway reads nothing: link_send queues until the sockets are full and
  * then its queue reaches sendToGatewayBufferSize: -ENOBUFS, counted. What was
  * accepted arrives whole once the gateway reads. */
@@ -691,6 +718,7 @@ int main(void)
     CU_add_test(s, "stale-session guard: the callback sees the fetched session", test_stale_session_seen_by_callback);
     CU_add_test(s, "a link closed by the gateway is reopened with backoff", test_reconnect_after_loss);
     CU_add_test(s, "an address leaving the set is closed after the grace period", test_absent_address_grace);
+    CU_add_test(s, "a corrupt frame closes the link; it reconnects", test_protocol_error_closes_and_reconnects);
     CU_add_test(s, "link_send: -ENOBUFS past sendToGatewayBufferSize", test_send_buffer_limit);
     return tu_run("test_bw_links");
 }

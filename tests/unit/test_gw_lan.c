@@ -393,6 +393,93 @@ static void test_events_batched(void)
     lfx_down(&f);
 }
 
+static int worker_sees_eof(struct fakebw *w, struct lfx *f)
+{
+    int64_t until = loop_now_ms() + DEADLINE_MS;
+    while (loop_now_ms() < until) {
+        pump(f, 1);
+        char c[256];
+        ssize_t n = recv(w->fd, c, sizeof c, MSG_DONTWAIT);
+        if (n == 0)
+            return 1;
+        if (n < 0)
+            usleep(500);
+    }
+    return 0;
+}
+
+/* With a secret key: WORKER_CONNECT with a wrong key, or a command before
+ * any WORKER_CONNECT, closes the link and registers no worker; held events
+ * stay held for a worker with the right key. */
+static void test_auth(void)
+{
+    struct lfx f;
+    lfx_up(&f, "leastConnections", 30, 4194304);
+    f.cfg.secretKey = "k";
+    CU_ASSERT_EQUAL(event(&f, GWP_CMD_ON_MESSAGE, 1, "held"), 0);
+    CU_ASSERT_FATAL(fakebw_worker(&f.w[0], f.port, "bw:0", "wrong") == 0);
+    CU_ASSERT(worker_sees_eof(&f.w[0], &f));
+    CU_ASSERT_FATAL(fakebw_client(&f.w[1], f.port, NULL) == 0);
+    CU_ASSERT(fakebw_cmd(&f.w[1], GWP_CMD_SEND_TO_ALL, 0, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, "x", 1) == 0);
+    CU_ASSERT(worker_sees_eof(&f.w[1], &f));
+    CU_ASSERT_EQUAL(lan_worker_count(f.gw.lan), 0);
+    CU_ASSERT_EQUAL(lan_pending_count(f.gw.lan), 1);
+    fakebw_close(&f.w[0]);
+    fakebw_close(&f.w[1]);
+    CU_ASSERT_FATAL(fakebw_worker(&f.w[2], f.port, "bw:2", "k") == 0);
+    CU_ASSERT_FATAL(wait_workers(&f, 1));
+    pump(&f, 2);
+    struct got g;
+    drain(&f.w[2], &g);
+    CU_ASSERT(g.n == 1 && strcmp(g.body[0], "held") == 0);
+    lfx_down(&f);
+}
+
+/* The same worker key connecting again (a worker process restarted): the
+ * old link is closed, the count stays one, events go to the new link. */
+static void test_same_worker_key_replaces(void)
+{
+    struct lfx f;
+    lfx_up(&f, "leastConnections", 30, 4194304);
+    worker_up(&f, 0);
+    CU_ASSERT_EQUAL(event(&f, GWP_CMD_ON_CONNECT, 1, NULL), 0);
+    pump(&f, 2);
+    struct got g;
+    drain(&f.w[0], &g);
+    CU_ASSERT_EQUAL(g.n, 1);
+    CU_ASSERT_FATAL(fakebw_worker(&f.w[1], f.port, "bw:0", "") == 0);
+    CU_ASSERT(worker_sees_eof(&f.w[0], &f));
+    CU_ASSERT_EQUAL(lan_worker_count(f.gw.lan), 1);
+    CU_ASSERT_EQUAL(event(&f, GWP_CMD_ON_MESSAGE, 1, "after"), 0);
+    pump(&f, 2);
+    drain(&f.w[1], &g);
+    CHECKF(g.n == 1 && g.conn[0] == 1 && strcmp(g.body[0], "after") == 0, "new link got %d frames", g.n);
+    lfx_down(&f);
+}
+
+/* A worker that reads nothing: once its queue passes
+ * sendToWorkerBufferSize further events are dropped and counted. */
+static void test_worker_send_buffer_full(void)
+{
+    struct lfx f;
+    lfx_up(&f, "leastConnections", 30, 4194304);
+    f.cfg.sendToWorkerBufferSize = 65536;
+    worker_up(&f, 0);
+    static char body[8192];
+    memset(body, 'w', sizeof body - 1);
+    int r = 0, sent = 0;
+    for (int i = 0; i < 100000 && r == 0; i++) {
+        r = event(&f, GWP_CMD_ON_MESSAGE, 1, body);
+        if (r == 0)
+            sent++;
+        pump(&f, 1);
+    }
+    CU_ASSERT_EQUAL(r, -1);
+    CU_ASSERT_EQUAL(lan_dropped_events(f.gw.lan), 1);
+    CU_ASSERT(sent > 8); /* the socket took some before the queue filled */
+    lfx_down(&f);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -405,6 +492,9 @@ int main(void)
     CU_add_test(s, "held clients stay with the worker that took them", test_held_clients_stay);
     CU_add_test(s, "held queue: pendingBufferSize, pendingTimeout 0", test_held_limits);
     CU_add_test(s, "held events expire after pendingTimeout", test_held_expire);
+    CU_add_test(s, "secret key: wrong key / no hello closes, no worker", test_auth);
+    CU_add_test(s, "the same worker key replaces its old link", test_same_worker_key_replaces);
+    CU_add_test(s, "sendToWorkerBufferSize: events dropped", test_worker_send_buffer_full);
     CU_add_test(s, "events for one worker leave in one loop iteration", test_events_batched);
     return tu_run("test_gw_lan");
 }
