@@ -455,6 +455,9 @@ struct gw_query_peer {
     int stop;
 };
 
+/* The peer's counters, read from the test's thread. */
+static int peer_asked(struct gw_query_peer *p) { return __atomic_load_n(&p->asked, __ATOMIC_SEQ_CST); }
+
 static void *query_peer(void *arg)
 {
     struct gw_query_peer *p = arg;
@@ -463,7 +466,7 @@ static void *query_peer(void *arg)
     struct buf in = {0};
     int fd = -1;
     int64_t until = loop_now_ms() + DEADLINE_MS;
-    while (!p->stop && loop_now_ms() < until) {
+    while (!__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST) && loop_now_ms() < until) {
         struct pollfd pf = {.fd = fd >= 0 ? fd : p->lfd, .events = POLLIN};
         if (poll(&pf, 1, 10) <= 0)
             continue;
@@ -484,11 +487,11 @@ static void *query_peer(void *arg)
         size_t used;
         while (buf_avail(&in) &&
                gwp_decode(buf_head(&in), buf_avail(&in), GWP_DEFAULT_MAX_PACK_LEN, &fr, &used, NULL, 0) == GWP_OK) {
-            if (fr.hdr.cmd == GWP_CMD_GATEWAY_CLIENT_CONNECT && p->asked == 0)
-                p->auth_first = 1;
+            if (fr.hdr.cmd == GWP_CMD_GATEWAY_CLIENT_CONNECT && __atomic_load_n(&p->asked, __ATOMIC_SEQ_CST) == 0)
+                __atomic_store_n(&p->auth_first, 1, __ATOMIC_SEQ_CST);
             if (fr.hdr.cmd == GWP_CMD_GET_SESSION_BY_CLIENT_ID) {
-                p->asked++;
-                p->conn_id = fr.hdr.connection_id;
+                __atomic_store_n(&p->conn_id, fr.hdr.connection_id, __ATOMIC_SEQ_CST);
+                __atomic_add_fetch(&p->asked, 1, __ATOMIC_SEQ_CST);
                 struct buf out = {0};
                 gwp_reply_encode(&out, p->reply, strlen(p->reply));
                 tu_write_all(fd, buf_head(&out), buf_avail(&out));
@@ -528,9 +531,9 @@ static void test_stale_session_guard(void)
     CU_ASSERT_FATAL(gw_next(&f, &fr) == 0);
     CU_ASSERT(fr.hdr.cmd == GWP_CMD_SEND_TO_ONE && fr.body_len == 2 && memcmp(fr.body, "m1", 2) == 0);
     /* "mark:m1" is stale too (its ext_data is empty): fetched as well. */
-    CHECKF(peer.asked == 2, "GET_SESSION asked %d times, want 2", peer.asked);
-    CU_ASSERT_EQUAL(peer.conn_id, 30);
-    CU_ASSERT(peer.auth_first);
+    CHECKF(peer_asked(&peer) == 2, "GET_SESSION asked %d times, want 2", peer_asked(&peer));
+    CU_ASSERT_EQUAL(__atomic_load_n(&peer.conn_id, __ATOMIC_SEQ_CST), 30);
+    CU_ASSERT(__atomic_load_n(&peer.auth_first, __ATOMIC_SEQ_CST));
     /* The "get" callback saw the fetched session. (seen is overwritten by
      * mark:m1, which does not read it: check with one more read.) */
     gw_event(&f, GWP_CMD_ON_MESSAGE, 30, s1, "get");
@@ -538,8 +541,8 @@ static void test_stale_session_guard(void)
     CU_ASSERT_FATAL(gw_next(&f, &fr) == 0);
     CU_ASSERT(fr.body_len == 2 && memcmp(fr.body, "m2", 2) == 0);
     CU_ASSERT_EQUAL(seen.messages, 5);
-    CHECKF(peer.asked == 2, "an event with the written session was fetched again (%d)", peer.asked);
-    peer.stop = 1;
+    CHECKF(peer_asked(&peer) == 2, "an event with the written session was fetched again (%d)", peer_asked(&peer));
+    __atomic_store_n(&peer.stop, 1, __ATOMIC_SEQ_CST);
     pthread_join(th, NULL);
     fx_down(&f);
 }
@@ -564,7 +567,7 @@ static void test_stale_session_seen_by_callback(void)
     while (seen.messages == before && loop_now_ms() < until)
         pump(&f);
     CHECKF(seen.session_a == 3, "the stale event's callback read a=%d, want 3 (fetched)", seen.session_a);
-    CU_ASSERT_EQUAL(peer.asked, 1);
+    CU_ASSERT_EQUAL(peer_asked(&peer), 1);
     /* ON_CLOSE ends the guard: a later event with an empty session (a new
      * client reusing the id cannot happen, but the entry must be gone) is
      * not fetched. */
@@ -572,8 +575,8 @@ static void test_stale_session_seen_by_callback(void)
     gw_event(&f, GWP_CMD_ON_MESSAGE, 31, NULL, "mark:m");
     CU_ASSERT_FATAL(gw_next(&f, &fr) == 0);
     CU_ASSERT(fr.body_len == 1 && fr.body[0] == 'm');
-    CU_ASSERT_EQUAL(peer.asked, 1);
-    peer.stop = 1;
+    CU_ASSERT_EQUAL(peer_asked(&peer), 1);
+    __atomic_store_n(&peer.stop, 1, __ATOMIC_SEQ_CST);
     pthread_join(th, NULL);
     fx_down(&f);
 }
