@@ -149,12 +149,15 @@ static int pending_push(struct lan *lan, const struct gwp_header *h, const void 
 static void pending_flush_to(struct lan *lan, struct lan_link *l)
 {
     pending_expire(lan);
-    lan->pending_owner = l->id;
     if (!lan->pev_len)
         return;
     size_t n = lan->pev_len, bytes = buf_avail(&lan->pending);
     if (stream_write(&l->s, buf_head(&lan->pending), bytes) < 0)
         return;
+    /* Only a worker that took held events becomes their clients' owner: a
+     * later worker with nothing to take must not steal them (their next
+     * events would run on another process than the held ones). */
+    lan->pending_owner = l->id;
     buf_free(&lan->pending);
     lan->pev_head = lan->pev_len = 0;
     log_info("delivered %zu held client events (%zu bytes) to worker %s", n, bytes, l->worker_key);

@@ -4,6 +4,7 @@
  * write, and the pass that writes every client with new output right before
  * the loop sleeps. Also the ops table the state engine delivers through. */
 #include "outq.h"
+#include "outq_int.h"
 
 #include <string.h>
 
@@ -71,7 +72,7 @@ void outq_clear(struct clients *cs, struct client *c)
     c->queued_bytes = 0;
 }
 
-static int queue_push(struct clients *cs, struct client *c, struct gwmsg *m)
+int outq_queue_push(struct clients *cs, struct client *c, struct gwmsg *m)
 {
     if (!c->qcap && !c->qlen) {
         c->q.one = gwmsg_ref(m);
@@ -165,9 +166,7 @@ static int write_one(struct clients *cs, struct lws *wsi, struct gwmsg *m)
     return n < (int)len ? -1 : 0;
 }
 
-/* At most this many bytes per write: the protocol's tx_packet_size, which is
- * what lws sends in one go (more would be split and copied by lws). */
-#define BATCH_MAX 4096
+/* BATCH_MAX: outq_int.h. */
 
 /* Bytes of the frame for a payload of n bytes in mode md: RFC 6455 server
  * frames are unmasked, so the header is 2, 4 or 10 bytes; RAW is verbatim. */
@@ -176,6 +175,47 @@ static size_t frame_size(size_t n, enum lws_write_protocol md)
     if (md == LWS_WRITE_RAW)
         return n;
     return n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+}
+
+/* The frames of c's queue from its head, back to back in out (BATCH_MAX
+ * bytes), as many as fit; the messages taken are popped and counted. Split
+ * from outq_write (which writes the result with one lws_write) so the frame
+ * building is tested without a connection (tests/unit/test_gw_outq.c).
+ * Returns the bytes written. */
+size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out)
+{
+    size_t len, used = 0;
+    enum lws_write_protocol md;
+    while (c->qlen) {
+        const uint8_t *p = wire_payload(queue_peek(c, 0), cs->text, &len, &md);
+        if (!p) {
+            log_warn("dropping a message whose array body does not decode");
+            gwmsg_unref(queue_pop(cs, c));
+            continue;
+        }
+        if (used + frame_size(len, md) > BATCH_MAX)
+            break;
+        if (md != LWS_WRITE_RAW) {
+            out[used++] = (uint8_t)(0x80 | (md == LWS_WRITE_BINARY ? 0x2 : 0x1));
+            if (len < 126) {
+                out[used++] = (uint8_t)len;
+            } else if (len < 65536) {
+                out[used++] = 126;
+                out[used++] = (uint8_t)(len >> 8);
+                out[used++] = (uint8_t)len;
+            } else {
+                out[used++] = 127;
+                for (int i = 7; i >= 0; i--)
+                    out[used++] = (uint8_t)((uint64_t)len >> (8 * i));
+            }
+        }
+        memcpy(out + used, p, len); /* p lives in the message: copy, then drop our reference */
+        used += len;
+        cs->msgs_out++;
+        cs->bytes_out += len;
+        gwmsg_unref(queue_pop(cs, c));
+    }
+    return used;
 }
 
 /* One lws_write for the head of the queue and as many of the messages after
@@ -194,36 +234,7 @@ int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
         const uint8_t *p1 = wire_payload(queue_peek(c, 0), cs->text, &len, &md);
         if (p1 && frame_size(len, md) + second <= BATCH_MAX) {
             uint8_t *out = cs->batch + LWS_PRE;
-            size_t used = 0;
-            while (c->qlen) {
-                const uint8_t *p = wire_payload(queue_peek(c, 0), cs->text, &len, &md);
-                if (!p) {
-                    log_warn("dropping a message whose array body does not decode");
-                    gwmsg_unref(queue_pop(cs, c));
-                    continue;
-                }
-                if (used + frame_size(len, md) > BATCH_MAX)
-                    break;
-                if (md != LWS_WRITE_RAW) {
-                    out[used++] = (uint8_t)(0x80 | (md == LWS_WRITE_BINARY ? 0x2 : 0x1));
-                    if (len < 126) {
-                        out[used++] = (uint8_t)len;
-                    } else if (len < 65536) {
-                        out[used++] = 126;
-                        out[used++] = (uint8_t)(len >> 8);
-                        out[used++] = (uint8_t)len;
-                    } else {
-                        out[used++] = 127;
-                        for (int i = 7; i >= 0; i--)
-                            out[used++] = (uint8_t)((uint64_t)len >> (8 * i));
-                    }
-                }
-                memcpy(out + used, p, len); /* p lives in the message: copy, then drop our reference */
-                used += len;
-                cs->msgs_out++;
-                cs->bytes_out += len;
-                gwmsg_unref(queue_pop(cs, c));
-            }
+            size_t used = outq_batch_fill(cs, c, out);
             if (!used)
                 return 0;
             int n = lws_write(wsi, out, used, LWS_WRITE_RAW);
@@ -282,7 +293,7 @@ void outq_send(void *ctx, struct gws_client *gc, struct gwmsg *m)
     struct clients *cs = owner_of(wsi);
     if (c->closing || c->close_after_flush)
         return;
-    if (c->queued_bytes + m->len > (uint64_t)cs->gw->cfg->sendToClientBufferSize || queue_push(cs, c, m) < 0) {
+    if (c->queued_bytes + m->len > (uint64_t)cs->gw->cfg->sendToClientBufferSize || outq_queue_push(cs, c, m) < 0) {
         log_warn("client %u (%s) does not read: %u bytes queued, over sendToClientBufferSize; closing",
                  gws_client_conn_id(gc), "ws", c->queued_bytes);
         cs->slow_closes++;
@@ -366,7 +377,7 @@ static void outq_close(void *ctx, struct gws_client *gc, struct gwmsg *goodbye, 
         return;
     }
     if (goodbye && !c->close_after_flush)
-        queue_push(owner_of(wsi), c, goodbye);
+        outq_queue_push(owner_of(wsi), c, goodbye);
     c->close_after_flush = 1;
     lws_callback_on_writable(wsi);
 }
