@@ -258,6 +258,7 @@ static void fx_down(struct fx *f)
     api_bind(NULL);
     links_free(f->bw.links);
     query_free(f->bw.query);
+    events_free(&f->bw);
     loop_free(f->bw.loop);
     buf_free(&f->bw.ctx.scratch);
     buf_free(&f->bw.ctx.baseline);
