@@ -240,3 +240,11 @@ $(BUILD)/topology/topo: $(wildcard tests/topology/*.c) $(SHARED_LIB)
 test-topology: deps topology-deps
 	$(MAKE) --no-print-directory all $(BUILD)/topology/topo
 	tests/topology/run.sh $(abspath $(BUILD))
+
+# ---- fault injection (issue 10) ----
+# test_faults (echo) and test_lottery_faults (test_lottery_kill.c built again
+# with every role and fault kind) run in `make test` with the other
+# integration tests; they need threads, the lottery one sqlite too.
+$(BUILD)/tests/test_faults: TEST_LDLIBS += -lpthread
+$(BUILD)/tests/test_lottery_faults: TEST_LDLIBS += $(shell pkg-config --libs sqlite3 2>/dev/null) -lpthread
+$(BUILD)/obj/tests/integration/test_lottery_faults.o: tests/integration/test_lottery_kill.c tests/integration/lottery_harness.h
