@@ -145,6 +145,7 @@ static ssize_t conn_on_data(struct stream *st, const uint8_t *p, size_t n)
         conn_kill(s, c);
         return -1;
     }
+    s->reg.now_ms = loop_now_ms();
     registry_on_line(&s->reg, &c->peer, (const char *)p, line_len);
     if (!c->dead && c->peer.authed)
         auth_unlink(s, c);

@@ -435,6 +435,28 @@ static void test_register_wrong_events_and_keys(void)
     tu_close(fd);
 }
 
+static void test_register_key_guessing(void)
+{
+    const char *wrong = "{\"event\":\"worker_connect\",\"secret_key\":\"guess\"}\n";
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT(reg_line_closed(wrong, NULL, 0));
+    long long t_block = tu_now_ms();
+    CU_ASSERT(tu_file_contains(reg_log, "(4 in a row from 127.0.0.1: blocked for 1000 ms)", T));
+    /* Blocked: even the right key is turned away until the block ends. */
+    int served = register_serves();
+    if (tu_now_ms() - t_block < 900) {
+        CU_ASSERT(!served);
+        CU_ASSERT(tu_file_contains(reg_log, "worker_connect from 127.0.0.1", T));
+        CU_ASSERT(tu_file_contains(reg_log, "refused: too many wrong secret keys from 127.0.0.1", T));
+    }
+    long long end = tu_now_ms() + 10000;
+    while (!served && tu_now_ms() < end)
+        if (!(served = register_serves()))
+            usleep(100000);
+    CU_ASSERT(served);
+    CU_ASSERT(tu_now_ms() - t_block >= 1000 - 50);
+}
+
 /* ---- configuration: an empty secretKey on a network ---- */
 
 /* Runs a role's start with args; returns its exit status (the process is
@@ -536,6 +558,7 @@ int main(void)
     CU_add_test(s, "register: no newline", test_register_no_newline);
     CU_add_test(s, "register: a 10 MB line", test_register_10mb_line);
     CU_add_test(s, "register: wrong events and wrong keys", test_register_wrong_events_and_keys);
+    CU_add_test(s, "register: wrong secrets are logged and slowed down", test_register_key_guessing);
     CU_add_test(s, "configuration: empty secretKey on a network address", test_config_empty_secret_on_lan);
     return tu_run("test_badinput");
 }
