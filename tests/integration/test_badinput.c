@@ -207,16 +207,17 @@ static void test_lan_wrong_secret_backoff(void)
         snprintf(needle, sizeof needle, "GATEWAY_CLIENT_CONNECT with a wrong secret key (%d in a row from 127.0.0.1)", i);
         CU_ASSERT(tu_file_contains(g.log, needle, T));
     }
-    /* The fourth blocks the address for 1 s ... */
-    CU_ASSERT(!client_answers(&g, "guess"));
+    /* The fourth blocks the address for 1 s (from when the gateway saw it,
+     * which is after t_block) ... */
     long long t_block = tu_now_ms();
+    CU_ASSERT(!client_answers(&g, "guess"));
     CU_ASSERT(tu_file_contains(g.log, "(4 in a row from 127.0.0.1: blocked for 1000 ms)", T));
     /* ... during which even the right key is refused unseen, logged once. */
     int refused = 0;
     for (int i = 0; i < 5; i++)
         refused += !client_answers(&g, KEY);
     long long t_refused = tu_now_ms();
-    if (t_refused - t_block < 900) { /* all five fell inside the block */
+    if (t_refused - t_block < 950) { /* all five fell inside the block */
         CU_ASSERT_EQUAL(refused, 5);
         CU_ASSERT(tu_file_contains(g.log, "refused: too many wrong secret keys from 127.0.0.1", T));
         size_t n;
@@ -234,7 +235,7 @@ static void test_lan_wrong_secret_backoff(void)
         if (!(ok = client_answers(&g, KEY)))
             usleep(100000);
     CU_ASSERT(ok);
-    CU_ASSERT(tu_now_ms() - t_block >= 1000 - 50);
+    CU_ASSERT(tu_now_ms() - t_block >= 1000);
     CU_ASSERT(!client_answers(&g, "guess"));
     CU_ASSERT(tu_file_contains(g.log, "wrong secret key (1 in a row from 127.0.0.1)", T));
     /* The worker and client linked before were never disturbed. */
@@ -276,7 +277,9 @@ static void test_lan_length_fields(void)
     CU_ASSERT(pair_alive(&p, "after-lengths"));
     long after = rss_kb(g.pid);
     printf("\n    gateway RSS around the length-field cases: %ld kB -> %ld kB ", before, after);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine and shadow memory make RSS meaningless */
     CU_ASSERT(after - before < 4096); /* 2^31 was never allocated */
+#endif
     pair_close(&p);
     gw_stop(&g);
 }
@@ -327,7 +330,9 @@ static void test_lan_bad_serialize(void)
     CU_ASSERT(client_answers(&g, KEY));
     long after = rss_kb(g.pid);
     printf("\n    gateway RSS around the serialize cases: %ld kB -> %ld kB ", before, after);
+#ifndef __SANITIZE_ADDRESS__
     CU_ASSERT(after - before < 8192);
+#endif
     free(deep);
     pair_close(&p);
     gw_stop(&g);
@@ -399,7 +404,9 @@ static void test_register_10mb_line(void)
     CU_ASSERT(register_serves());
     long after = rss_kb(reg_pid);
     printf("\n    register RSS around a 10 MB line: %ld kB -> %ld kB ", before, after);
+#ifndef __SANITIZE_ADDRESS__
     CU_ASSERT(after - before < 1024);
+#endif
 }
 
 static void test_register_wrong_events_and_keys(void)
@@ -438,13 +445,14 @@ static void test_register_wrong_events_and_keys(void)
 static void test_register_key_guessing(void)
 {
     const char *wrong = "{\"event\":\"worker_connect\",\"secret_key\":\"guess\"}\n";
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 3; i++)
         CU_ASSERT(reg_line_closed(wrong, NULL, 0));
-    long long t_block = tu_now_ms();
+    long long t_block = tu_now_ms(); /* the block starts after this */
+    CU_ASSERT(reg_line_closed(wrong, NULL, 0));
     CU_ASSERT(tu_file_contains(reg_log, "(4 in a row from 127.0.0.1: blocked for 1000 ms)", T));
     /* Blocked: even the right key is turned away until the block ends. */
     int served = register_serves();
-    if (tu_now_ms() - t_block < 900) {
+    if (tu_now_ms() - t_block < 950) {
         CU_ASSERT(!served);
         CU_ASSERT(tu_file_contains(reg_log, "worker_connect from 127.0.0.1", T));
         CU_ASSERT(tu_file_contains(reg_log, "refused: too many wrong secret keys from 127.0.0.1", T));
@@ -454,7 +462,7 @@ static void test_register_key_guessing(void)
         if (!(served = register_serves()))
             usleep(100000);
     CU_ASSERT(served);
-    CU_ASSERT(tu_now_ms() - t_block >= 1000 - 50);
+    CU_ASSERT(tu_now_ms() - t_block >= 1000);
 }
 
 /* ---- configuration: an empty secretKey on a network ---- */
