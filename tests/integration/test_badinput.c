@@ -468,8 +468,9 @@ static void test_register_key_guessing(void)
 /* ---- configuration: an empty secretKey on a network ---- */
 
 /* Runs a role's start with args; returns its exit status (the process is
- * stopped if it started), and its output in out. */
-static int run_role(const char *role, char *const extra[], char *out, size_t cap, int *started, int port)
+ * stopped once its output shows `ready`: a connect alone could come before
+ * its signal handlers are set), and its output in out. */
+static int run_role(const char *role, char *const extra[], char *out, size_t cap, int *started, const char *ready)
 {
     char logp[160], pidf[160];
     static int n;
@@ -491,9 +492,7 @@ static int run_role(const char *role, char *const extra[], char *out, size_t cap
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid)
             break;
-        int fd = port > 0 ? tu_connect(port, 50) : -1;
-        if (fd >= 0) {
-            tu_close(fd);
+        if (ready && tu_file_contains(logp, ready, 0)) {
             *started = 1;
             st = tu_stop(pid, T);
             break;
@@ -515,19 +514,19 @@ static void test_config_empty_secret_on_lan(void)
     /* The register on every interface without a key: refused, exit 1. */
     snprintf(a[0], 160, "--listen=text://0.0.0.0:%d", port);
     char *r1[] = {a[0], NULL};
-    int st = run_role("register", r1, out, sizeof out, &started, port);
+    int st = run_role("register", r1, out, sizeof out, &started, "INFO listening on");
     CU_ASSERT(!started && WIFEXITED(st) && WEXITSTATUS(st) == 1);
     CU_ASSERT(strstr(out, "start failed: secretKey is empty and listen 0.0.0.0 is not loopback") != NULL);
     CU_ASSERT(strstr(out, "allowEmptySecretOnLan") != NULL);
     /* With the explicit opt-in it starts, and says so loudly. */
     char *r2[] = {a[0], "--allowEmptySecretOnLan=on", NULL};
-    st = run_role("register", r2, out, sizeof out, &started, port);
+    st = run_role("register", r2, out, sizeof out, &started, "INFO listening on");
     CU_ASSERT(started && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CU_ASSERT(strstr(out, "secretKey is empty and 0.0.0.0 is not a loopback address") != NULL);
     /* On loopback an empty key is fine (the local / test setups). */
     snprintf(a[1], 160, "--listen=text://127.0.0.1:%d", port);
     char *r3[] = {a[1], NULL};
-    st = run_role("register", r3, out, sizeof out, &started, port);
+    st = run_role("register", r3, out, sizeof out, &started, "INFO listening on");
     CU_ASSERT(started && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CU_ASSERT(strstr(out, "secretKey is empty") == NULL);
 
@@ -538,18 +537,18 @@ static void test_config_empty_secret_on_lan(void)
     snprintf(g[1], 160, "--startPort=%d", lan);
     snprintf(g[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
     char *g1[] = {g[0], g[1], g[2], "--lanIp=10.255.255.1", NULL};
-    st = run_role("gateway", g1, out, sizeof out, &started, ws);
+    st = run_role("gateway", g1, out, sizeof out, &started, "INFO process 0 serving");
     CU_ASSERT(!started && WIFEXITED(st) && WEXITSTATUS(st) == 1);
     CU_ASSERT(strstr(out, "start failed: secretKey is empty and lanIp 10.255.255.1 is not loopback") != NULL);
     /* Opted in: the warning, then it goes on (here to a bind error: the
      * address is not ours; a real LAN address would start). */
     char *g2[] = {g[0], g[1], g[2], "--lanIp=10.255.255.1", "--allowEmptySecretOnLan=on", NULL};
-    st = run_role("gateway", g2, out, sizeof out, &started, ws);
+    st = run_role("gateway", g2, out, sizeof out, &started, "INFO process 0 serving");
     CU_ASSERT(strstr(out, "allowEmptySecretOnLan is on") != NULL);
     CU_ASSERT(strstr(out, "start failed: secretKey is empty") == NULL);
     /* With a key the same lanIp passes the check. */
     char *g3[] = {g[0], g[1], g[2], "--lanIp=10.255.255.1", "--secretKey=" KEY, NULL};
-    st = run_role("gateway", g3, out, sizeof out, &started, ws);
+    st = run_role("gateway", g3, out, sizeof out, &started, "INFO process 0 serving");
     CU_ASSERT(strstr(out, "secretKey is empty") == NULL);
 }
 
