@@ -31,22 +31,6 @@ struct gw {
     char log[128];
 };
 
-/* VmRSS of pid in kB, -1 if unreadable. */
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 static int suite_init(void)
 {
     snprintf(dir, sizeof dir, "/tmp/gw-test-badinput-XXXXXX");
@@ -250,7 +234,7 @@ static void test_lan_length_fields(void)
     CU_ASSERT_FATAL(gw_start(&g, "lengths") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);
-    long before = rss_kb(g.pid);
+    long before = tu_rss_kb(g.pid);
     uint8_t h[GWP_HEADER_LEN + 16];
     const struct {
         const char *name;
@@ -275,7 +259,7 @@ static void test_lan_length_fields(void)
     }
     CU_ASSERT(tu_file_contains(g.log, "protocol error", T));
     CU_ASSERT(pair_alive(&p, "after-lengths"));
-    long after = rss_kb(g.pid);
+    long after = tu_rss_kb(g.pid);
     printf("\n    gateway RSS around the length-field cases: %ld kB -> %ld kB ", before, after);
 #ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine and shadow memory make RSS meaningless */
     CU_ASSERT(after - before < 4096); /* 2^31 was never allocated */
@@ -305,7 +289,7 @@ static void test_lan_bad_serialize(void)
     CU_ASSERT_FATAL(gw_start(&g, "serialize") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);
-    long before = rss_kb(g.pid);
+    long before = tu_rss_kb(g.pid);
     size_t deep_len;
     char *deep = nested(200000, &deep_len);
     const char *garbage = "a:5:{s:3:\"abc\";i:1;s:999:\"x\";}";
@@ -328,7 +312,7 @@ static void test_lan_bad_serialize(void)
      * the next good frame is served in order. */
     CU_ASSERT(pair_alive(&p, "after-bad-bodies"));
     CU_ASSERT(client_answers(&g, KEY));
-    long after = rss_kb(g.pid);
+    long after = tu_rss_kb(g.pid);
     printf("\n    gateway RSS around the serialize cases: %ld kB -> %ld kB ", before, after);
 #ifndef __SANITIZE_ADDRESS__
     CU_ASSERT(after - before < 8192);
@@ -387,7 +371,7 @@ static void test_register_no_newline(void)
 
 static void test_register_10mb_line(void)
 {
-    long before = rss_kb(reg_pid);
+    long before = tu_rss_kb(reg_pid);
     int fd = tu_connect(reg_port, T);
     CU_ASSERT_FATAL(fd >= 0);
     size_t n = 10u << 20;
@@ -402,7 +386,7 @@ static void test_register_10mb_line(void)
     free(big);
     CU_ASSERT(tu_file_contains(reg_log, "sent a line longer than 65536 bytes; closing", T));
     CU_ASSERT(register_serves());
-    long after = rss_kb(reg_pid);
+    long after = tu_rss_kb(reg_pid);
     printf("\n    register RSS around a 10 MB line: %ld kB -> %ld kB ", before, after);
 #ifndef __SANITIZE_ADDRESS__
     CU_ASSERT(after - before < 1024);

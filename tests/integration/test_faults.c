@@ -45,21 +45,6 @@ static struct fgw G[2];
 
 /* ---- processes ---- */
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 static void spawn_register(void)
 {
     char *bin = tu_bin_path("register");
@@ -110,37 +95,6 @@ static int registered(const struct fgw *g, int want, int timeout_ms)
     char needle[128];
     snprintf(needle, sizeof needle, "registered 127.0.0.1:%d with register", g->lan_port);
     return lh_file_count_reaches(g->log, needle, want, timeout_ms);
-}
-
-/* Lines of the file holding both a and b (e.g. a register's "worker" and
- * " connected", which "disconnected" does not match). */
-static int lines(const char *path, const char *a, const char *b)
-{
-    size_t n;
-    uint8_t *p = tu_read_file(path, &n);
-    int c = 0;
-    for (char *line = (char *)p, *nl; line && *line; line = nl + 1) {
-        nl = strchr(line, '\n');
-        if (!nl)
-            nl = line + strlen(line) - 1;
-        char save = nl[0];
-        nl[0] = 0;
-        c += strstr(line, a) && strstr(line, b);
-        nl[0] = save;
-    }
-    free(p);
-    return c;
-}
-
-static int lines_reaches(const char *path, const char *a, const char *b, int want, int timeout_ms)
-{
-    long long end = tu_now_ms() + timeout_ms;
-    while (lines(path, a, b) < want) {
-        if (tu_now_ms() > end)
-            return 0;
-        usleep(10000);
-    }
-    return 1;
 }
 
 /* ---- the load ---- */
@@ -304,7 +258,7 @@ static int rss_back(const char *fault, const char *who, pid_t pid, long before)
     long long end = tu_now_ms() + 15000;
     long now;
     for (;;) {
-        now = rss_kb(pid);
+        now = tu_rss_kb(pid);
         if (now > 0 && labs(now - before) * 100 <= before * 5)
             break;
         if (tu_now_ms() > end)
@@ -407,8 +361,8 @@ static void test_steady(void)
 static void test_kill_register(void)
 {
     long a[NCLI], b[NCLI];
-    long r0 = rss_kb(G[0].pid), r1 = rss_kb(G[1].pid);
-    int reg_before = lines(reg_log, "INFO worker 127.0.0.1:", " connected");
+    long r0 = tu_rss_kb(G[0].pid), r1 = tu_rss_kb(G[1].pid);
+    int reg_before = tu_file_lines_with(reg_log, "INFO worker 127.0.0.1:", " connected");
     CU_ASSERT_FATAL(kill(reg_pid, SIGKILL) == 0);
     int st;
     waitpid(reg_pid, &st, 0);
@@ -419,7 +373,7 @@ static void test_kill_register(void)
     /* Both gateways and both business processes find it again by themselves. */
     CU_ASSERT(registered(&G[0], 2, 30000));
     CU_ASSERT(registered(&G[1], 2, 30000));
-    CU_ASSERT(lines_reaches(reg_log, "INFO worker 127.0.0.1:", " connected", reg_before + 2, 30000));
+    CU_ASSERT(tu_file_lines_reach(reg_log, "INFO worker 127.0.0.1:", " connected", reg_before + 2, 30000));
     snapshot(a, b, NULL);
     CU_ASSERT(progressed(3, a, b, 20, 15000));
     CU_ASSERT(none_closed(3, "register kill -9"));
@@ -430,7 +384,7 @@ static void test_kill_register(void)
 static void test_kill_gateway(void)
 {
     long a[NCLI], b[NCLI];
-    long r0 = rss_kb(G[0].pid);
+    long r0 = tu_rss_kb(G[0].pid);
     int want[2] = {links_logged(&G[1], 0) + 1, links_logged(&G[1], 1) + 1};
     int regs = lh_file_count(G[1].log, "with register");
     CU_ASSERT_FATAL(kill(G[1].pid, SIGKILL) == 0);
@@ -483,7 +437,7 @@ static pid_t business_child(int *index)
 static void test_kill_business(void)
 {
     long a[NCLI], b[NCLI], l0[NCLI], l1[NCLI];
-    long r0 = rss_kb(G[0].pid), r1 = rss_kb(G[1].pid);
+    long r0 = tu_rss_kb(G[0].pid), r1 = tu_rss_kb(G[1].pid);
     int index = -1;
     pid_t victim = business_child(&index);
     CU_ASSERT_FATAL(victim > 0);
@@ -512,7 +466,7 @@ static void test_kill_business(void)
 static void stop_cont(const char *fault, pid_t victim, unsigned served_during, unsigned gw_rss_mask)
 {
     long a[NCLI], b[NCLI], l0[NCLI], l1[NCLI];
-    long r[2] = {rss_kb(G[0].pid), rss_kb(G[1].pid)};
+    long r[2] = {tu_rss_kb(G[0].pid), tu_rss_kb(G[1].pid)};
     snapshot(a, b, l0);
     CU_ASSERT_FATAL(kill(victim, SIGSTOP) == 0);
     long long t = tu_now_ms();
@@ -521,7 +475,7 @@ static void stop_cont(const char *fault, pid_t victim, unsigned served_during, u
     long peak[2] = {r[0], r[1]};
     while (tu_now_ms() - t < STOP_MS) {
         for (int g = 0; g < 2; g++) {
-            long v = rss_kb(G[g].pid);
+            long v = tu_rss_kb(G[g].pid);
             if (v > peak[g])
                 peak[g] = v;
         }

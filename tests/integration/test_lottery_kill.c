@@ -98,51 +98,6 @@ static int wait_relinked(pid_t old, int index, int restarts, int timeout_ms)
 }
 
 #if LK_FAULTS
-static long lk_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
-/* Lines of the file holding both a and b (e.g. a register's "worker" and
- * " connected", which "disconnected" does not match). */
-static int lk_lines(const char *path, const char *a, const char *b)
-{
-    size_t n;
-    uint8_t *p = tu_read_file(path, &n);
-    int c = 0;
-    for (char *line = (char *)p, *nl; line && *line; line = nl + 1) {
-        nl = strchr(line, '\n');
-        if (!nl)
-            nl = line + strlen(line) - 1;
-        char save = nl[0];
-        nl[0] = 0;
-        c += strstr(line, a) && strstr(line, b);
-        nl[0] = save;
-    }
-    free(p);
-    return c;
-}
-
-static int lk_lines_reaches(const char *path, const char *a, const char *b, int want, int timeout_ms)
-{
-    long long end = tu_now_ms() + timeout_ms;
-    while (lk_lines(path, a, b) < want) {
-        if (tu_now_ms() > end)
-            return 0;
-        usleep(10000);
-    }
-    return 1;
-}
-
 static void lk_spawn_register(void)
 {
     char *rbin = tu_bin_path("register");
@@ -176,12 +131,12 @@ static int fault_one(int k, long long t0)
     /* Each gateway is killed once and stopped once every two rounds. */
     int kind = k % 6, g = (k / 6 + (kind == 4)) & 1, other = g ^ 1;
     long long tk = tu_now_ms();
-    long rss_other = lk_rss_kb(H.gw[other].pid);
+    long rss_other = tu_rss_kb(H.gw[other].pid);
     char what[96], needle[128];
     int st;
     if (kind == 1) {
         int r0 = lh_file_count(H.gw[0].log, "with register"), r1 = lh_file_count(H.gw[1].log, "with register");
-        int w0 = lk_lines(H.reg_log, "INFO worker 127.0.0.1:", " connected");
+        int w0 = tu_file_lines_with(H.reg_log, "INFO worker 127.0.0.1:", " connected");
         snprintf(what, sizeof what, "register kill -9 + restart");
         kill(H.reg_pid, SIGKILL);
         waitpid(H.reg_pid, &st, 0);
@@ -189,7 +144,7 @@ static int fault_one(int k, long long t0)
         lk_spawn_register();
         if (!lh_file_count_reaches(H.gw[0].log, "with register", r0 + 1, 20000) ||
             !lh_file_count_reaches(H.gw[1].log, "with register", r1 + 1, 20000) ||
-            !lk_lines_reaches(H.reg_log, "INFO worker 127.0.0.1:", " connected", w0 + H.count, 20000)) {
+            !tu_file_lines_reach(H.reg_log, "INFO worker 127.0.0.1:", " connected", w0 + H.count, 20000)) {
             snprintf(killer_msg, sizeof killer_msg, "fault %d: gateways and workers not back at the register in 20 s", k);
             killer_failed = 1;
             return 0;
@@ -232,7 +187,7 @@ static int fault_one(int k, long long t0)
         usleep(4000 * 1000);
         kill(victim, SIGCONT);
     }
-    long after = lk_rss_kb(H.gw[other].pid);
+    long after = tu_rss_kb(H.gw[other].pid);
     if (kind == 1 || kind == 5)
         fprintf(stderr, "  fault %2d at %6lld ms: %s; done in %lld ms\n", k + 1, tk - t0, what,
                 tu_now_ms() - tk);
