@@ -259,3 +259,11 @@ test-topology: deps topology-deps
 
 # Unit tests name role headers by path ("gateway/state.h").
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -I.
+
+# ---- fault injection (issue 10) ----
+# test_faults (echo) and test_lottery_faults (test_lottery_kill.c built again
+# with every role and fault kind) run in `make test` with the other
+# integration tests; they need threads, the lottery one sqlite too.
+$(BUILD)/tests/test_faults: TEST_LDLIBS += -lpthread
+$(BUILD)/tests/test_lottery_faults: TEST_LDLIBS += $(shell pkg-config --libs sqlite3 2>/dev/null) -lpthread
+$(BUILD)/obj/tests/integration/test_lottery_faults.o: tests/integration/test_lottery_kill.c tests/integration/lottery_harness.h

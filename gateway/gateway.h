@@ -26,6 +26,7 @@ struct gateway_cfg {
     long count;
     struct cfg_addrlist registerAddress;
     char *secretKey;
+    int allowEmptySecretOnLan;
     long pingInterval;
     long pingNotResponseLimit;
     char *pingData;

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "authguard.h"
 #include "buf.h"
 #include "log.h"
 #include "secret.h"
@@ -56,6 +57,7 @@ struct lan {
     size_t nlinks, nworkers;
     uint64_t dropped;
     int64_t last_drop_log;
+    struct authguard guard;      /* wrong secret keys per source address: guessing is slowed down */
 };
 
 /* Closes now and leaves the lists; the struct is freed before the loop
@@ -168,6 +170,18 @@ static int link_auth(struct lan_link *l, const struct gwp_frame *f)
 {
     struct lan *lan = l->lan;
     const char *want = lan->gw->cfg->secretKey;
+    const char *what = f->hdr.cmd == GWP_CMD_WORKER_CONNECT ? "WORKER_CONNECT" : "GATEWAY_CLIENT_CONNECT";
+    int first;
+    int64_t wait = authguard_check(&lan->guard, l->ip, loop_now_ms(), &first);
+    if (wait > 0) {
+        /* Refused unseen: the key is not even compared, so a guesser gets one
+         * try per block however many connections it opens. */
+        if (first)
+            log_warn("internal link %s:%u: %s refused: too many wrong secret keys from %s, next try allowed in "
+                     "%lld ms (refusals until then are not logged); closing",
+                     l->ip, l->port, what, l->ip, (long long)wait);
+        return -1;
+    }
     json_error_t jerr;
     json_t *j = json_loadb((const char *)f->body, f->body_len, 0, &jerr);
     json_t *key = j ? json_object_get(j, "secret_key") : NULL;
@@ -178,11 +192,18 @@ static int link_auth(struct lan_link *l, const struct gwp_frame *f)
     if (!ok && want[0] == 0 && j && json_is_object(j) && !key)
         ok = 1; /* PHP: absent key compares equal to an empty configured key */
     if (!ok) {
-        log_warn("internal link %s:%u: %s with a wrong secret key; closing", l->ip, l->port,
-                 f->hdr.cmd == GWP_CMD_WORKER_CONNECT ? "WORKER_CONNECT" : "GATEWAY_CLIENT_CONNECT");
+        int64_t block;
+        uint32_t n = authguard_fail(&lan->guard, l->ip, loop_now_ms(), &block);
+        if (block)
+            log_warn("internal link %s:%u: %s with a wrong secret key (%u in a row from %s: blocked for %lld ms); "
+                     "closing", l->ip, l->port, what, n, l->ip, (long long)block);
+        else
+            log_warn("internal link %s:%u: %s with a wrong secret key (%u in a row from %s); closing", l->ip,
+                     l->port, what, n, l->ip);
         json_decref(j);
         return -1;
     }
+    authguard_ok(&lan->guard, l->ip);
     l->authed = 1;
     if (f->hdr.cmd == GWP_CMD_WORKER_CONNECT && !l->worker_key) {
         json_t *wk = json_object_get(j, "worker_key");

@@ -35,6 +35,8 @@ static const struct cfg_opt gateway_opts[] = {
     {"registerAddress", CFG_ADDRLIST, OFF(registerAddress), "127.0.0.1:1236", 0, 0,
      "register address, or a comma-separated list"},
     {"secretKey", CFG_STR, OFF(secretKey), "", 0, 0, "shared key for the register and the internal port"},
+    {"allowEmptySecretOnLan", CFG_BOOL, OFF(allowEmptySecretOnLan), "off", 0, 0,
+     "start even though secretKey is empty and lanIp is not loopback (anyone on the LAN can command every client)"},
     {"pingInterval", CFG_INT, OFF(pingInterval), "0", 0, 86400, "client heartbeat interval in seconds (0 = off)"},
     {"pingNotResponseLimit", CFG_INT, OFF(pingNotResponseLimit), "0", 0, 1000,
      "silent intervals before a client is dropped (0 = never)"},
@@ -225,9 +227,19 @@ static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
         snprintf(err, errlen, "startPort + count - 1 exceeds 65535");
         return NULL;
     }
-    if (!cfg->secretKey[0] && (ip >> 24) != 127)
+    /* PHP's default (no key, internal port on the LAN) lets anyone who reaches
+     * the internal port send to, kick or read every client: refused unless
+     * the operator says so in writing, and then still said loudly. */
+    if (!cfg->secretKey[0] && !netaddr_is_loopback(cfg->lanIp)) {
+        if (!cfg->allowEmptySecretOnLan) {
+            snprintf(err, errlen, "secretKey is empty and lanIp %s is not loopback: anyone reaching the internal "
+                     "ports could command every client; set secretKey (the same on every role), or "
+                     "allowEmptySecretOnLan = on to run open anyway", cfg->lanIp);
+            return NULL;
+        }
         log_warn("secretKey is empty and lanIp %s is not loopback: anyone reaching the internal ports can "
-                 "command every client", cfg->lanIp);
+                 "command every client (allowEmptySecretOnLan is on)", cfg->lanIp);
+    }
     struct gw_master *m = calloc(1, sizeof *m);
     m->cfg = cfg;
     m->count = (int)cfg->count;

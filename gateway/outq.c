@@ -293,9 +293,15 @@ void outq_send(void *ctx, struct gws_client *gc, struct gwmsg *m)
     struct clients *cs = owner_of(wsi);
     if (c->closing || c->close_after_flush)
         return;
-    if (c->queued_bytes + m->len > (uint64_t)cs->gw->cfg->sendToClientBufferSize || outq_queue_push(cs, c, m) < 0) {
-        log_warn("client %u (%s) does not read: %u bytes queued, over sendToClientBufferSize; closing",
-                 gws_client_conn_id(gc), "ws", c->queued_bytes);
+    /* A client is slow when what it has not read yet stops a new message from
+     * fitting; one message into an empty queue always goes (it is bounded by
+     * maxPackageSize, and shared): otherwise a single large, or undecodable,
+     * push from a worker would close a client that reads everything. */
+    if ((c->queued_bytes > 0 && c->queued_bytes + m->len > (uint64_t)cs->gw->cfg->sendToClientBufferSize) ||
+        outq_queue_push(cs, c, m) < 0) {
+        log_warn("client %u (%s) does not read: %u bytes queued and a %u-byte message, over "
+                 "sendToClientBufferSize; closing",
+                 gws_client_conn_id(gc), "ws", c->queued_bytes, m->len);
         cs->slow_closes++;
         c->closing = 1;
         outq_kill_now(wsi);

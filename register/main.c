@@ -15,6 +15,7 @@
 #include "config.h"
 #include "loop.h"
 #include "log.h"
+#include "netaddr.h"
 #include "proc.h"
 #include "regmsg.h"
 #include "registry.h"
@@ -29,6 +30,7 @@ struct register_cfg {
     struct cfg_common common;
     struct netaddr_listen listen;
     char *secretKey;
+    int allowEmptySecretOnLan;
     long authTimeout;
     long maxLineLength;
 };
@@ -38,6 +40,8 @@ static const struct cfg_opt register_opts[] = {
     {"listen", CFG_LISTEN, OFF(listen), "text://127.0.0.1:1236", 0, 0,
      "where gateways and workers reach the register (the Text protocol)"},
     {"secretKey", CFG_STR, OFF(secretKey), "", 0, 0, "shared key gateways and workers must present"},
+    {"allowEmptySecretOnLan", CFG_BOOL, OFF(allowEmptySecretOnLan), "off", 0, 0,
+     "start even though secretKey is empty and listen is not loopback (anyone can register a gateway)"},
     {"authTimeout", CFG_INT, OFF(authTimeout), "10", 1, 3600,
      "seconds a new connection has to send gateway_connect or worker_connect"},
     {"maxLineLength", CFG_INT, OFF(maxLineLength), "65536", 256, 10485760,
@@ -141,6 +145,7 @@ static ssize_t conn_on_data(struct stream *st, const uint8_t *p, size_t n)
         conn_kill(s, c);
         return -1;
     }
+    s->reg.now_ms = loop_now_ms();
     registry_on_line(&s->reg, &c->peer, (const char *)p, line_len);
     if (!c->dead && c->peer.authed)
         auth_unlink(s, c);
@@ -283,6 +288,15 @@ static void *register_prepare(void *cfgp, char *err, size_t errlen)
                  cfg->listen.scheme);
         return NULL;
     }
+    /* Without a key on a non-loopback address anyone on the LAN can register
+     * a gateway of theirs and receive every worker's traffic: refused unless
+     * explicitly allowed (see README, "secretKey"). */
+    if (!cfg->secretKey[0] && !netaddr_is_loopback(cfg->listen.host) && !cfg->allowEmptySecretOnLan) {
+        snprintf(err, errlen, "secretKey is empty and listen %s is not loopback: anyone on the network could "
+                 "register a gateway; set secretKey (the same on every role), or allowEmptySecretOnLan = on to "
+                 "run open anyway", cfg->listen.host);
+        return NULL;
+    }
     struct reg_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -314,9 +328,9 @@ static int register_run(void *state)
         log_error("cannot set up the event loop");
         return 1;
     }
-    if (!s->cfg->secretKey[0] && strncmp(s->cfg->listen.host, "127.", 4) != 0)
+    if (!s->cfg->secretKey[0] && !netaddr_is_loopback(s->cfg->listen.host))
         log_warn("secretKey is empty and %s is not a loopback address: anyone who reaches this port can "
-                 "register a gateway", s->cfg->listen.host);
+                 "register a gateway (allowEmptySecretOnLan is on)", s->cfg->listen.host);
     log_info("listening on text://%s:%u (auth timeout %ld s, max line %ld bytes)", s->cfg->listen.host,
              s->cfg->listen.port, s->cfg->authTimeout, s->cfg->maxLineLength);
     int rc = loop_run(s->loop);

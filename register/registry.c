@@ -67,9 +67,33 @@ static void broadcast(struct registry *r)
     buf_free(&line);
 }
 
-static int key_ok(const struct registry *r, const struct regmsg *m)
+/* The key check, behind the per-address back-off (shared/authguard): the
+ * register's key is the internal port's key, so guessing it here must be as
+ * slow as there. Logs why when it says no. */
+static int key_ok(struct registry *r, struct reg_peer *p, const struct regmsg *m, const char *what)
 {
-    return secret_equal(m->secret_key, m->secret_len, r->secret, r->secret_len);
+    int first;
+    int64_t wait = authguard_check(&r->guard, p->ip, r->now_ms, &first);
+    if (wait > 0) {
+        if (first)
+            log_warn("%s from %s:%u refused: too many wrong secret keys from %s, next try allowed in %lld ms "
+                     "(refusals until then are not logged); closing",
+                     what, p->ip, p->port, p->ip, (long long)wait);
+        return 0;
+    }
+    if (secret_equal(m->secret_key, m->secret_len, r->secret, r->secret_len)) {
+        authguard_ok(&r->guard, p->ip);
+        return 1;
+    }
+    int64_t block;
+    uint32_t n = authguard_fail(&r->guard, p->ip, r->now_ms, &block);
+    if (block)
+        log_warn("%s from %s:%u with a wrong secret key (%u in a row from %s: blocked for %lld ms); closing", what,
+                 p->ip, p->port, n, p->ip, (long long)block);
+    else
+        log_warn("%s from %s:%u with a wrong secret key (%u in a row from %s); closing", what, p->ip, p->port, n,
+                 p->ip);
+    return 0;
 }
 
 static void on_gateway_connect(struct registry *r, struct reg_peer *p, const struct regmsg *m)
@@ -79,8 +103,7 @@ static void on_gateway_connect(struct registry *r, struct reg_peer *p, const str
         drop(r, p);
         return;
     }
-    if (!key_ok(r, m)) {
-        log_warn("gateway_connect from %s:%u with a wrong secret key; closing", p->ip, p->port);
+    if (!key_ok(r, p, m, "gateway_connect")) {
         drop(r, p);
         return;
     }
@@ -118,8 +141,7 @@ static void on_gateway_connect(struct registry *r, struct reg_peer *p, const str
 
 static void on_worker_connect(struct registry *r, struct reg_peer *p, const struct regmsg *m)
 {
-    if (!key_ok(r, m)) {
-        log_warn("worker_connect from %s:%u with a wrong secret key; closing", p->ip, p->port);
+    if (!key_ok(r, p, m, "worker_connect")) {
         drop(r, p);
         return;
     }

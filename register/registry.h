@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "authguard.h"
 #include "buf.h"
 
 struct reg_peer {
@@ -39,6 +40,8 @@ struct registry {
     size_t n_gateway_conns, n_workers;
     uint64_t broadcasts;
     int shutting_down;   /* no broadcasts: workers keep their last list */
+    int64_t now_ms;      /* set by the socket layer before each line: the back-off's clock */
+    struct authguard guard; /* wrong keys per source address: guessing is slowed down */
 };
 
 void registry_init(struct registry *r, const char *secret, const struct registry_ops *ops, void *ctx);

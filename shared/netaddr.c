@@ -32,6 +32,16 @@ int netaddr_parse_ipv4(const char *s, size_t n, uint32_t *ip)
     return 1;
 }
 
+int netaddr_is_loopback(const char *host)
+{
+    uint32_t ip;
+    if (strncmp(host, "::ffff:", 7) == 0)
+        host += 7;
+    if (netaddr_parse_ipv4(host, strlen(host), &ip))
+        return ip >> 24 == 127;
+    return strcmp(host, "::1") == 0;
+}
+
 void netaddr_format_ipv4(uint32_t ip, char out[16])
 {
     snprintf(out, 16, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);

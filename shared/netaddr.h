@@ -26,6 +26,10 @@ struct netaddr_hostport {
 /* 1 if s is a canonical dotted quad (no leading zeros, each part 0..255);
  * stores the address in host order in *ip when ip is not NULL. */
 int netaddr_parse_ipv4(const char *s, size_t n, uint32_t *ip);
+/* 1 if host (a listen host or lanIp) is a loopback address: 127.0.0.0/8,
+ * ::1 or ::ffff:127.x.y.z. 0.0.0.0 and :: are not: they listen on every
+ * interface. */
+int netaddr_is_loopback(const char *host);
 /* Formats a host-order IPv4 like PHP's long2ip. out needs 16 bytes. */
 void netaddr_format_ipv4(uint32_t ip, char out[16]);
 /* "ip:port" with a canonical IPv4 and a port 1..65535. 0 or -1. */

@@ -25,6 +25,15 @@
 
 #include "lottery_harness.h"
 
+/* test_lottery_faults.c builds this file again with LK_FAULTS 1: the killer
+ * then cycles through every role and fault kind (see fault_one). */
+#ifndef LK_FAULTS
+#define LK_FAULTS 0
+#endif
+#ifndef LK_NAME
+#define LK_NAME "test_lottery_kill"
+#endif
+
 #define NPART 600
 #define NPHONES 4
 #define SIGNIN_PACE_MS 40  /* one sign-in sent every 40 ms at most, over all phones */
@@ -36,7 +45,7 @@
 static struct lh H;
 static int started;
 static unsigned seed;
-static int kills_wanted = 20;
+static int kills_wanted = LK_FAULTS ? 12 : 20;
 
 static char emp[NPART][16];
 static char pname[NPART][32];
@@ -44,6 +53,8 @@ static char pname[NPART][32];
 /* ---- the killer ---- */
 
 static atomic_int killer_done, killer_failed, kills_done, kills_aimed, stop_killer;
+/* business processes killed (the "died" lines of the business log) */
+static atomic_int bw_kills_done;
 /* bumped by the main thread each time the admin sends a command */
 static atomic_int adm_sends;
 static char killer_msg[256];
@@ -55,8 +66,10 @@ static unsigned rnd(unsigned *s)
 }
 
 /* Waits (deadline) until a new process with index i replaced `old` and it
- * is linked to both gateways (both its own log lines and the gateways'). */
-static int wait_relinked(pid_t old, int index, int restarts, int timeout_ms)
+ * is linked to both gateways (both its own log lines and the gateways':
+ * base[g] is how many links of index gateway g's current log held before
+ * the kill). */
+static int wait_relinked(pid_t old, int index, const int base[2], int timeout_ms)
 {
     long long end = tu_now_ms() + timeout_ms;
     pid_t fresh = 0;
@@ -80,17 +93,101 @@ static int wait_relinked(pid_t old, int index, int restarts, int timeout_ms)
             return 0;
         lh_link_needle(index, needle, sizeof needle);
         left = (int)(end - tu_now_ms());
-        if (left < 0 || !lh_file_count_reaches(H.gw[g].p.log, needle, 1 + restarts, left))
+        if (left < 0 || !lh_file_count_reaches(H.gw[g].p.log, needle, base[g] + 1, left))
             return 0;
     }
     return 1;
 }
 
+#if LK_FAULTS
+/* Every business process linked to gateway g at least want[i] times. */
+static int lk_linked(int g, const int want[2], int timeout_ms)
+{
+    char needle[128];
+    for (int i = 0; i < H.count && i < 2; i++) {
+        lh_link_needle(i, needle, sizeof needle);
+        if (!lh_file_count_reaches(H.gw[g].p.log, needle, want[i], timeout_ms))
+            return 0;
+    }
+    return 1;
+}
+
+/* Fault k (k % 6 != 0; 0 is the business kill -9 of the plain test): 1 the
+ * register kill -9 and restarted, 2 a gateway kill -9 and restarted, 3 a
+ * business process, 4 a gateway, 5 the register SIGSTOPped for 4 s (past
+ * the phones' 3 s command timeout: they move to the other gateway and send
+ * again) and SIGCONTed. Waits until everything linked again. */
+static int fault_one(int k, long long t0)
+{
+    /* Each gateway is killed once and stopped once every two rounds. */
+    int kind = k % 6, g = (k / 6 + (kind == 4)) & 1, other = g ^ 1;
+    long long tk = tu_now_ms();
+    long rss_other = tu_rss_kb(H.gw[other].p.pid);
+    char what[96];
+    int st;
+    if (kind == 1) {
+        int r0 = lh_file_count(H.gw[0].p.log, "with register"), r1 = lh_file_count(H.gw[1].p.log, "with register");
+        snprintf(what, sizeof what, "register kill -9 + restart");
+        kill(H.reg.pid, SIGKILL);
+        waitpid(H.reg.pid, &st, 0);
+        usleep(200000);
+        launch_spawn(&H.reg); /* a new log: the workers' links are counted from 0 */
+        if (!lh_file_count_reaches(H.gw[0].p.log, "with register", r0 + 1, 20000) ||
+            !lh_file_count_reaches(H.gw[1].p.log, "with register", r1 + 1, 20000) ||
+            !tu_file_lines_reach(H.reg.log, "INFO worker 127.0.0.1:", " connected", H.count, 20000)) {
+            snprintf(killer_msg, sizeof killer_msg, "fault %d: gateways and workers not back at the register in 20 s", k);
+            killer_failed = 1;
+            return 0;
+        }
+    } else if (kind == 2) {
+        const int want[2] = {1, 1}; /* in the restarted gateway's new log */
+        snprintf(what, sizeof what, "gateway %d kill -9 + restart", g);
+        kill(H.gw[g].p.pid, SIGKILL);
+        waitpid(H.gw[g].p.pid, &st, 0);
+        usleep(200000);
+        launch_spawn(&H.gw[g].p);
+        if (!lk_linked(g, want, 20000)) {
+            snprintf(killer_msg, sizeof killer_msg, "fault %d: business not linked to restarted gateway %d", k, g);
+            killer_failed = 1;
+            return 0;
+        }
+    } else {
+        pid_t victim;
+        if (kind == 3) {
+            pid_t kids[8];
+            int n = lh_children(H.bw.pid, kids, 8);
+            victim = n > 0 ? kids[k % n] : -1;
+            snprintf(what, sizeof what, "business pid %d SIGSTOP 4 s", (int)victim);
+        } else if (kind == 4) {
+            victim = H.gw[g].p.pid;
+            snprintf(what, sizeof what, "gateway %d SIGSTOP 4 s", g);
+        } else {
+            victim = H.reg.pid;
+            snprintf(what, sizeof what, "register SIGSTOP 4 s");
+        }
+        if (victim <= 0 || kill(victim, SIGSTOP) < 0) {
+            snprintf(killer_msg, sizeof killer_msg, "fault %d: cannot stop %d", k, (int)victim);
+            killer_failed = 1;
+            return 0;
+        }
+        usleep(4000 * 1000);
+        kill(victim, SIGCONT);
+    }
+    long after = tu_rss_kb(H.gw[other].p.pid);
+    if (kind == 1 || kind == 5)
+        fprintf(stderr, "  fault %2d at %6lld ms: %s; done in %lld ms\n", k + 1, tk - t0, what,
+                tu_now_ms() - tk);
+    else
+        fprintf(stderr, "  fault %2d at %6lld ms: %s; done in %lld ms; gateway %d RSS %ld -> %ld kB\n", k + 1,
+                tk - t0, what, tu_now_ms() - tk, other, rss_other, after);
+    return 1;
+}
+#endif
+
 static void *killer(void *arg)
 {
     (void)arg;
     unsigned s = seed ^ 0x5eed;
-    int restarts[8] = {0};
     long long t0 = tu_now_ms();
     for (int k = 0; k < kills_wanted && !stop_killer; k++) {
         /* the pseudo-random moment: half of the kills a random 100-1000 ms
@@ -109,6 +206,14 @@ static void *killer(void *arg)
         } else {
             usleep((useconds_t)(100 + rnd(&s) % 900) * 1000);
         }
+#if LK_FAULTS
+        if (k % 6 != 0) {
+            if (!fault_one(k, t0))
+                break;
+            kills_done++;
+            continue;
+        }
+#endif
         pid_t kids[8];
         int n = lh_children(H.bw.pid, kids, 8);
         if (n < 1) {
@@ -123,14 +228,18 @@ static void *killer(void *arg)
             killer_failed = 1;
             break;
         }
+        int base[2];
+        char link[128];
+        lh_link_needle(index, link, sizeof link);
+        for (int g = 0; g < 2; g++)
+            base[g] = lh_file_count(H.gw[g].p.log, link);
         if (kill(victim, SIGKILL) < 0) {
             snprintf(killer_msg, sizeof killer_msg, "kill %d: kill(%d): %s", k, (int)victim, strerror(errno));
             killer_failed = 1;
             break;
         }
-        restarts[index]++;
         long long tk = tu_now_ms();
-        if (!wait_relinked(victim, index, restarts[index], 20000)) {
+        if (!wait_relinked(victim, index, base, 20000)) {
             snprintf(killer_msg, sizeof killer_msg, "kill %d: process %d (pid %d) not back and linked within 20 s", k,
                      index, (int)victim);
             killer_failed = 1;
@@ -139,6 +248,7 @@ static void *killer(void *arg)
         fprintf(stderr, "  kill %2d at %6lld ms (%s): process %d pid %d; back and linked in %lld ms\n", k + 1,
                 tk - t0, aimed ? "aimed" : "random", index, (int)victim, tu_now_ms() - tk);
         kills_done++;
+        bw_kills_done++;
     }
     killer_done = 1;
     return NULL;
@@ -364,7 +474,7 @@ static void test_kill_workload(void)
     long long t0 = tu_now_ms();
     CU_ASSERT_FATAL(pthread_create(&th, NULL, killer, NULL) == 0);
     /* the whole run is bounded: the kills, then at most 60 s to finish what is in flight */
-    long long hard_end = t0 + 20000 + (long long)kills_wanted * 4000;
+    long long hard_end = t0 + 20000 + (long long)kills_wanted * (LK_FAULTS ? 9000 : 4000);
     int next_emp = 0, signins_sent = 0;
     int draw_n = 0;            /* draws planned (rid numbering) */
     int adm_phase = 0;         /* 0 idle, 1 start in flight, 2 stop in flight */
@@ -512,11 +622,11 @@ static void test_kill_workload(void)
     /* every death was one of ours */
     char died[64];
     snprintf(died, sizeof died, "died (signal %d)", SIGKILL);
-    CU_ASSERT(lh_file_count(H.bw.log, "died (") == (int)kills_done);
-    CU_ASSERT(lh_file_count(H.bw.log, died) == (int)kills_done);
-    if (lh_file_count(H.bw.log, "died (") != (int)kills_done)
+    CU_ASSERT(lh_file_count(H.bw.log, "died (") == (int)bw_kills_done);
+    CU_ASSERT(lh_file_count(H.bw.log, died) == (int)bw_kills_done);
+    if (lh_file_count(H.bw.log, "died (") != (int)bw_kills_done)
         fprintf(stderr, "\n  business log: %d deaths, %d kills (log %s)\n", lh_file_count(H.bw.log, "died ("),
-                (int)kills_done, H.bw.log);
+                (int)bw_kills_done, H.bw.log);
 }
 
 static int is_excl(long long prize) { return prize == prize_p1 || prize == prize_p2; }
@@ -743,9 +853,9 @@ static void test_kill_invariants(void)
 int main(void)
 {
     CU_initialize_registry();
-    CU_pSuite s = CU_add_suite("lottery_kill", suite_init, suite_clean);
+    CU_pSuite s = CU_add_suite(LK_NAME, suite_init, suite_clean);
     CU_add_test(s, "setup: participants and prizes", test_setup);
     CU_add_test(s, "sign-ins and draws while business processes are killed", test_kill_workload);
     CU_add_test(s, "afterwards: nothing acknowledged lost, nothing twice, verify passes", test_kill_invariants);
-    return tu_run("test_lottery_kill");
+    return tu_run(LK_NAME);
 }

@@ -332,3 +332,47 @@ int tu_file_contains(const char *path, const char *needle, int timeout_ms)
     } while (tu_now_ms() < end);
     return 0;
 }
+
+long tu_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+int tu_file_lines_with(const char *path, const char *a, const char *b)
+{
+    size_t n;
+    uint8_t *p = tu_read_file(path, &n);
+    int c = 0;
+    for (char *line = (char *)p, *nl; line && *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            nl = line + strlen(line) - 1;
+        char save = nl[0];
+        nl[0] = 0;
+        c += strstr(line, a) && strstr(line, b);
+        nl[0] = save;
+    }
+    free(p);
+    return c;
+}
+
+int tu_file_lines_reach(const char *path, const char *a, const char *b, int want, int timeout_ms)
+{
+    long long end = tu_now_ms() + timeout_ms;
+    while (tu_file_lines_with(path, a, b) < want) {
+        if (tu_now_ms() > end)
+            return 0;
+        usleep(10000);
+    }
+    return 1;
+}

@@ -67,6 +67,13 @@ int tu_wait_eof(int fd, int timeout_ms);
 void tu_close(int fd);
 /* 1 if the file's content contains needle within timeout_ms. */
 int tu_file_contains(const char *path, const char *needle, int timeout_ms);
+/* VmRSS of a process in kB (from /proc), -1 if unreadable. */
+long tu_rss_kb(pid_t pid);
+/* Lines of the file holding both a and b (e.g. a register's "INFO worker"
+ * and " connected", which "disconnected" does not match); 0 if unreadable. */
+int tu_file_lines_with(const char *path, const char *a, const char *b);
+/* Waits until tu_file_lines_with() reaches want: 1, or 0 at the deadline. */
+int tu_file_lines_reach(const char *path, const char *a, const char *b, int want, int timeout_ms);
 /* Milliseconds on a monotonic clock. */
 long long tu_now_ms(void);
 

@@ -56,6 +56,16 @@ static void test_ipv4_rejected(void)
     CU_ASSERT_EQUAL(netaddr_parse_ipv4("1.2.3.4", 6, NULL), 0);
 }
 
+static void test_loopback(void)
+{
+    const char *yes[] = {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"};
+    const char *no[] = {"0.0.0.0", "::", "10.0.0.11", "128.0.0.1", "::ffff:10.0.0.1", "localhost", "", "127.0.0.01"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        CU_ASSERT(netaddr_is_loopback(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        CU_ASSERT(!netaddr_is_loopback(no[i]));
+}
+
 static void test_format(void)
 {
     static const struct {
@@ -300,6 +310,7 @@ int main(void)
     CU_add_test(s, "canonical dotted quads accepted", test_ipv4_accepted);
     CU_add_test(s, "non-canonical dotted quads rejected", test_ipv4_rejected);
     CU_add_test(s, "format like long2ip", test_format);
+    CU_add_test(s, "loopback or not", test_loopback);
     CU_add_test(s, "ip:port", test_hostport);
     CU_add_test(s, "listen socket names", test_listen_ok);
     CU_add_test(s, "bad listen socket names", test_listen_bad);

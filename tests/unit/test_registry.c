@@ -730,6 +730,35 @@ static void test_live_timeline(void)
     json_decref(live);
 }
 
+/* Wrong keys from one address: three free, then that address is blocked
+ * (1 s, doubling) and even the right key is refused until the block ends;
+ * other addresses are not affected. */
+static void test_key_guessing_backoff(void)
+{
+    struct fake fk;
+    fake_init(&fk, KEY);
+    fk.reg.now_ms = 1000;
+    const char *wrong = "{\"event\":\"worker_connect\",\"secret_key\":\"guess\"}\n";
+    for (int i = 0; i < 4; i++) {
+        struct fpeer *x = peer_new(&fk, "10.6.6.6", (uint16_t)(100 + i));
+        feed(&fk, x, wrong);
+        CU_ASSERT(x->closes == 1 && !x->p.authed);
+        peer_gone(&fk, x);
+    }
+    struct fpeer *y = peer_new(&fk, "10.6.6.6", 200);
+    fk.reg.now_ms = 1999;
+    wk(&fk, y);
+    CU_ASSERT(y->closes == 1 && !y->p.authed && fk.reg.n_workers == 0);
+    struct fpeer *other = peer_new(&fk, "10.0.0.7", 7);
+    wk(&fk, other);
+    CU_ASSERT(other->closes == 0 && other->p.authed);
+    struct fpeer *z = peer_new(&fk, "10.6.6.6", 201);
+    fk.reg.now_ms = 2000;
+    wk(&fk, z);
+    CU_ASSERT(z->closes == 0 && z->p.authed && fk.reg.n_workers == 2);
+    fake_free(&fk);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -749,6 +778,7 @@ int main(void)
     CU_add_test(s, "gateway and worker on one connection", test_gateway_and_worker);
     CU_add_test(s, "counts", test_counts);
     CU_add_test(s, "empty secret", test_empty_secret);
+    CU_add_test(s, "key guessing is slowed down per address", test_key_guessing_backoff);
     CU_add_test(s, "live register timeline", test_live_timeline);
     return tu_run("test_registry");
 }
