@@ -20,6 +20,7 @@
 #include "state.h"
 #include "wsconnect.h"
 #include "wscheck.h"
+#include "wsguard.h"
 
 static void client_hdr(const struct clients *cs, const struct client *c, struct gwp_header *h)
 {
@@ -128,6 +129,8 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
 {
     int fd = lws_get_socket_fd(wsi);
     char remote[PROXYPROTO_IP_MAX];
+    if (!cs->gw->cfg->ssl_cert[0]) /* under wss the bytes lws reads are TLS records */
+        wsguard_established(fd, wsi);
     if (cs->gw->cfg->wsCheck) {
         char uri[sizeof WSCHECK_PATH + 1] = "";
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, WSCHECK_PATH) == 0)
@@ -259,6 +262,13 @@ static int on_text_rx(struct clients *cs, struct client *c, const uint8_t *in, s
 
 static int on_writeable(struct clients *cs, struct lws *wsi, struct client *c)
 {
+    const char *why;
+    int code = wsguard_failed(lws_get_socket_fd(wsi), &why);
+    if (code) {
+        log_warn("client %u: %s; closing with %d", gws_client_conn_id(c->gc), why, code);
+        lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)why, strlen(why));
+        return -1;
+    }
     if (c->closing)
         return -1;
     if (c->qlen && outq_write(cs, wsi, c) < 0)
@@ -362,6 +372,9 @@ int clients_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c->gc ? on_writeable(cs, wsi, c) : 0;
     case LWS_CALLBACK_CLOSED:
+        wsguard_forget(lws_get_socket_fd(wsi));
+        on_closed(cs, c);
+        return 0;
     case LWS_CALLBACK_RAW_CLOSE:
         on_closed(cs, c);
         return 0;
@@ -444,6 +457,7 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     cs->lfd = listen_fd;
     cs->text = strcmp(gw->cfg->listen.scheme, "text") == 0;
     const struct gateway_cfg *cfg = gw->cfg;
+    wsguard_init((size_t)cfg->maxPackageSize);
     if (listen_setup(cs, listen_fd, err, errlen) < 0) {
         listen_free(cs);
         free(cs);

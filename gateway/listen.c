@@ -12,6 +12,7 @@
 #include "log.h"
 #include "preread.h"
 #include "sock.h"
+#include "wsguard.h"
 
 static lws_adoption_type adopt_type(const struct clients *cs)
 {
@@ -33,6 +34,9 @@ static void listen_on_preread(void *ctx, int fd, struct preread_info *info)
     desc.vh_prot_name = cs->text ? "gateway" : NULL;
     desc.fd.sockfd = fd;
     desc.opaque = info;
+    /* The pre-read measured the request head: frames start right after it. */
+    if (!cs->text && info && info->head)
+        wsguard_watch(fd, info->head_len);
     if (!lws_adopt_descriptor_vhost_via_info(&desc)) {
         log_warn("cannot adopt a client");
         preread_info_free(info);
@@ -53,6 +57,7 @@ static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_error("accept: %s (raise the open files limit)", strerror(errno));
             return;
         }
+        wsguard_reset(fd); /* a new connection on a reused fd number */
         if (cs->pre) {
             preread_start(cs->pre, fd, ip, port);
             continue;
@@ -124,7 +129,10 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[] = {gw->loop};
-    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+    /* VALIDATE_UTF8: text messages (across fragments, and a message ending
+     * inside a code point) and close reasons fail with 1007 (RFC 6455 8.1).
+     * What it leaves to us is in wsguard.c. */
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
                    (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.foreign_loops = loops;
     info.user = cs;
