@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "gwp.h"
+#include "iplimit.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -363,6 +364,8 @@ int clients_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_RECEIVE:
         return c->gc ? on_receive(cs, wsi, c, in, len) : -1;
     case LWS_CALLBACK_WSI_DESTROY:
+        if (cs)
+            iplimit_release_wsi(cs->iplimit, wsi);
         preread_info_free(lws_get_opaque_user_data(wsi)); /* gone before its handshake */
         lws_set_opaque_user_data(wsi, NULL);
         return 0;

@@ -85,6 +85,7 @@ struct clients {
     char *subprotocol_names;
     struct lws_http_mount mounts[4]; /* /health, /metrics, /ws-check, then webRoot */
     struct trust_list trusted;        /* trustedProxies */
+    struct iplimit *iplimit;          /* maxConnectionsPerIp (NULL: no limit) */
     struct preread *pre;              /* PROXY header / raw request head before lws (NULL: none needed) */
 };
 

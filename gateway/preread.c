@@ -34,6 +34,7 @@ struct preread {
     struct ev_loop *loop;
     int want_proxy, want_head;
     preread_done_cb *done;
+    void (*drop)(void *ctx, int fd);
     void *ctx;
     struct pr_conn *head;
     ev_timer timer;
@@ -51,6 +52,8 @@ static void conn_free(struct pr_conn *c, int close_fd)
 {
     struct preread *pr = c->pr;
     ev_io_stop(pr->loop, &c->io);
+    if (close_fd && pr->drop)
+        pr->drop(pr->ctx, c->fd);
     if (close_fd)
         close(c->fd);
     if (c->prev)
@@ -238,6 +241,8 @@ void preread_start(struct preread *pr, int fd, const char *peer_ip, uint16_t pee
     c->io.data = c;
     ev_io_start(pr->loop, &c->io);
 }
+
+void preread_on_drop(struct preread *pr, void (*cb)(void *ctx, int fd)) { pr->drop = cb; }
 
 void preread_free(struct preread *pr)
 {
