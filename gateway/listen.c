@@ -190,10 +190,11 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[] = {gw->loop};
-    /* VALIDATE_UTF8: text messages (across fragments, and a message ending
-     * inside a code point) and close reasons fail with 1007 (RFC 6455 8.1).
-     * What it leaves to us is in wsguard.c. */
-    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+    /* Not LWS_SERVER_OPTION_VALIDATE_UTF8: lws 4.1.6 checks only the payload
+     * of its bulk read path (a text frame parsed byte by byte passes
+     * unchecked) and drops a bad close reason without a close frame. Text
+     * is checked in clients.c (on_receive), close reasons in wsguard.c. */
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
                    (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.foreign_loops = loops;
     info.user = cs;

@@ -16,7 +16,7 @@ enum { ST_HDR0, ST_HDR1, ST_EXT, ST_MASK, ST_PAYLOAD };
 struct guard {
     struct lws *wsi;          /* set once the handshake is done */
     size_t skip;              /* request-head bytes still to pass */
-    unsigned ws : 1, off : 1, close_sent : 1;
+    unsigned ws : 1, off : 1, close_sent : 1, reported : 1;
     uint8_t st, b0, ext_need, ext_have, mask_have, opcode;
     uint8_t mask[4];
     uint64_t len, left;       /* this frame: announced length, bytes still to come */
@@ -82,12 +82,23 @@ void wsguard_established(int fd, struct lws *wsi)
     g->ws = 1;
 }
 
+void wsguard_fail(int fd, int code, const char *why)
+{
+    struct guard *g = slot(fd);
+    if (g && g->ws && !g->fail) {
+        g->fail = code;
+        g->why = why;
+        g->reported = 1; /* the caller closes it: not a job for the writable callback */
+    }
+}
+
 int wsguard_failed(int fd, const char **why)
 {
     struct guard *g = slot(fd);
-    if (!g || !g->fail)
+    if (!g || !g->fail || g->reported)
         return 0;
     *why = g->why;
+    g->reported = 1;
     return g->fail;
 }
 

@@ -38,6 +38,10 @@ void wsguard_watch(int fd, size_t head_len);
  * the handshake response, so the next byte starts a frame). */
 void wsguard_established(int fd, struct lws *wsi);
 void wsguard_forget(int fd);
+/* The gateway fails fd itself (lws_close_reason, then -1 from a callback):
+ * lws is given no more of its bytes, or a close frame the peer sent after
+ * the bad data could replace our close code with its own. */
+void wsguard_fail(int fd, int code, const char *why);
 /* The close code fd must be closed with (1002, 1007, 1009) and why, or 0. */
 int wsguard_failed(int fd, const char **why);
 

@@ -874,8 +874,13 @@ int main(int argc, char **argv)
     FILE *res = argc > 2 ? fopen(argv[2], "w") : NULL;
     int passed = 0, failed = 0;
     printf("%-7s %-62s %-22s %-22s %s\n", "case", "what", "expected", "got", "");
-    for (int i = 0; i < ncases; i++) {
+    /* WSCONF_ONLY=PREFIX runs the cases whose id starts so, WSCONF_REPEAT times (default 1). */
+    const char *only = getenv("WSCONF_ONLY");
+    int repeat = getenv("WSCONF_REPEAT") ? atoi(getenv("WSCONF_REPEAT")) : 1;
+    for (int i = 0, r = 0; i < ncases; r = r + 1 < repeat ? r + 1 : 0, i += r == 0) {
         struct wcase *c = &cases[i];
+        if (only && strncmp(only, c->id, strlen(only)) != 0)
+            continue;
         char got[256];
         run_case(port, c, got, sizeof got);
         int ok = verdict_ok(c->want, got);
