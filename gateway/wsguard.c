@@ -16,7 +16,7 @@ enum { ST_HDR0, ST_HDR1, ST_EXT, ST_MASK, ST_PAYLOAD };
 struct guard {
     struct lws *wsi;          /* set once the handshake is done */
     size_t skip;              /* request-head bytes still to pass */
-    unsigned ws : 1, off : 1, close_sent : 1, reported : 1;
+    unsigned ws : 1, off : 1, close_sent : 1, reported : 1, closed_out : 1;
     uint8_t st, b0, ext_need, ext_have, mask_have, opcode;
     uint8_t mask[4];
     uint64_t len, left;       /* this frame: announced length, bytes still to come */
@@ -90,6 +90,12 @@ void wsguard_fail(int fd, int code, const char *why)
         g->why = why;
         g->reported = 1; /* the caller closes it: not a job for the writable callback */
     }
+}
+
+int wsguard_closing(int fd)
+{
+    struct guard *g = slot(fd);
+    return g && (g->fail || g->closed_out);
 }
 
 int wsguard_failed(int fd, const char **why)
@@ -272,6 +278,8 @@ ssize_t send(int fd, const void *buf, size_t len, int flags)
     const uint8_t *b = buf;
     /* A close frame with a failure code went out whole: fail the connection
      * (RFC 6455 7.1.7) rather than wait up to 5 s for an acknowledgement. */
+    if (g && g->ws && n > 0 && b[0] == 0x88)
+        g->closed_out = 1;
     if (g && g->ws && n == (ssize_t)len && len >= 4 && b[0] == 0x88 && b[1] < 126) {
         unsigned code = (unsigned)(b[2] << 8 | b[3]);
         if (code != 1000 && code != 1001) {

@@ -42,6 +42,9 @@ void wsguard_forget(int fd);
  * lws is given no more of its bytes, or a close frame the peer sent after
  * the bad data could replace our close code with its own. */
 void wsguard_fail(int fd, int code, const char *why);
+/* 1 once fd is being failed or a close frame went out on it: no data frame
+ * may follow (RFC 6455 5.5.1); outq.c writes frames past lws and asks. */
+int wsguard_closing(int fd);
 /* The close code fd must be closed with (1002, 1007, 1009) and why, or 0. */
 int wsguard_failed(int fd, const char **why);
 
