@@ -142,7 +142,8 @@ static void close_code(uint16_t code, const char *reason)
     size_t rl = reason ? strlen(reason) : 0;
     p[0] = (uint8_t)(code >> 8);
     p[1] = (uint8_t)code;
-    memcpy(p + 2, reason, rl);
+    if (rl)
+        memcpy(p + 2, reason, rl);
     frame(0x80 | WSC_CLOSE, p, 2 + rl);
 }
 
