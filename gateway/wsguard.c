@@ -23,7 +23,7 @@ struct guard {
     uint64_t msg_len;         /* data bytes of the message being received */
     int fail;                 /* close code once failed */
     const char *why;
-    uint8_t ctl[125];         /* a close frame's payload, unmasked (validated when complete) */
+    uint8_t *ctl;             /* a close frame's payload, unmasked, while it arrives (<= 125 bytes) */
 };
 
 static struct guard **slots;
@@ -38,6 +38,7 @@ void wsguard_forget(int fd)
 {
     struct guard *g = slot(fd);
     if (g) {
+        free(g->ctl);
         free(g);
         slots[fd] = NULL;
     }
@@ -139,12 +140,20 @@ static int frame_header_done(struct guard *g)
 static int frame_done(struct guard *g)
 {
     if (g->opcode == 0x8) {
+        int rc = 0;
+        if (!g->ctl && g->len) /* out of memory: lws' own close checks apply */
+            goto done;
         if (g->len == 1)
-            return fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "close payload of 1 byte");
-        if (g->len >= 2 && !close_code_ok((unsigned)(g->ctl[0] << 8 | g->ctl[1])))
-            return fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "invalid close code");
-        if (g->len > 2 && !utf8_valid(g->ctl + 2, (size_t)g->len - 2))
-            return fail(g, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "close reason not UTF-8");
+            rc = fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "close payload of 1 byte");
+        else if (g->len >= 2 && !close_code_ok((unsigned)(g->ctl[0] << 8 | g->ctl[1])))
+            rc = fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "invalid close code");
+        else if (g->len > 2 && !utf8_valid(g->ctl + 2, (size_t)g->len - 2))
+            rc = fail(g, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "close reason not UTF-8");
+    done:
+        free(g->ctl);
+        g->ctl = NULL;
+        if (rc < 0)
+            return rc;
     }
     if (!(g->opcode & 8) && (g->b0 & 0x80))
         g->msg_len = 0; /* the message is complete */
@@ -205,6 +214,8 @@ static size_t feed(struct guard *g, const uint8_t *p, size_t n)
             g->mask[g->mask_have++] = c;
             if (g->mask_have == 4) {
                 g->left = g->len;
+                if (g->opcode == 0x8 && g->len && !g->ctl) /* kept only while a close frame arrives */
+                    g->ctl = malloc((size_t)g->len);
                 g->st = ST_PAYLOAD;
                 if (g->len == 0 && frame_done(g) < 0)
                     return frame_start;
@@ -212,7 +223,7 @@ static size_t feed(struct guard *g, const uint8_t *p, size_t n)
             break;
         case ST_PAYLOAD: {
             size_t take = n - i < g->left ? n - i : (size_t)g->left;
-            if (g->opcode == 0x8) /* keep the close payload (<= 125 bytes, checked above) */
+            if (g->opcode == 0x8 && g->ctl) /* keep the close payload (<= 125 bytes, checked above) */
                 for (size_t k = 0; k < take; k++) {
                     size_t at = (size_t)(g->len - g->left) + k;
                     g->ctl[at] = p[i + k] ^ g->mask[at & 3];
