@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include "gwp.h"
+#include "utf8.h"
+#include "iplimit.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -20,6 +22,7 @@
 #include "state.h"
 #include "wsconnect.h"
 #include "wscheck.h"
+#include "wsguard.h"
 
 static void client_hdr(const struct clients *cs, const struct client *c, struct gwp_header *h)
 {
@@ -128,6 +131,8 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
 {
     int fd = lws_get_socket_fd(wsi);
     char remote[PROXYPROTO_IP_MAX];
+    if (!cs->gw->cfg->ssl_cert[0]) /* under wss the bytes lws reads are TLS records */
+        wsguard_established(fd, wsi);
     if (cs->gw->cfg->wsCheck) {
         char uri[sizeof WSCHECK_PATH + 1] = "";
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, WSCHECK_PATH) == 0)
@@ -198,10 +203,52 @@ static int client_message(struct clients *cs, struct lws *wsi, struct client *c,
     return 0;
 }
 
+/* A piece of a text message is well-formed UTF-8 so far (RFC 6455 8.1),
+ * checked as it arrives so a bad message fails before it ends; final: the
+ * message ends with this piece. lws 4.1.6's own VALIDATE_UTF8 skips
+ * payload its byte-wise parser delivers (only its bulk path checks). */
+static int text_piece_ok(struct client *c, const uint8_t *in, size_t len, int final)
+{
+    int bad;
+    size_t used = 0;
+    if (c->u8len) { /* finish the sequence the last piece left open */
+        uint8_t t[8];
+        size_t k = len < 4 ? len : 4;
+        memcpy(t, c->u8carry, c->u8len);
+        memcpy(t + c->u8len, in, k);
+        size_t ok = utf8_complete_prefix(t, c->u8len + k, &bad);
+        if (bad)
+            return 0;
+        if (ok < c->u8len) { /* still open: every byte here belongs to it */
+            memcpy(c->u8carry + c->u8len, in, len);
+            c->u8len = (uint8_t)(c->u8len + len);
+            return !final;
+        }
+        /* only the first sequence straddles: resume right after it */
+        unsigned cp;
+        used = utf8_next(t, c->u8len + k, &cp) - c->u8len;
+        c->u8len = 0;
+    }
+    size_t ok = utf8_complete_prefix(in + used, len - used, &bad);
+    size_t rest = len - used - ok;
+    if (bad || (final && rest))
+        return 0;
+    memcpy(c->u8carry, in + used + ok, rest);
+    c->u8len = (uint8_t)rest;
+    return 1;
+}
+
 static int on_receive(struct clients *cs, struct lws *wsi, struct client *c, const void *in, size_t len)
 {
     size_t max = (size_t)cs->gw->cfg->maxPackageSize;
     c->silent_ticks = -1; /* any inbound data counts as a heartbeat (§6.1) */
+    if (!lws_frame_is_binary(wsi) &&
+        !text_piece_ok(c, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi))) {
+        log_warn("client %u sent a text message that is not UTF-8; closing with 1007", gws_client_conn_id(c->gc));
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, (unsigned char *)"not UTF-8", 9);
+        wsguard_fail(lws_get_socket_fd(wsi), LWS_CLOSE_STATUS_INVALID_PAYLOAD, "not UTF-8");
+        return -1;
+    }
     if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi) &&
         rx_len(c) == 0) {
         if (len > max)
@@ -221,6 +268,7 @@ static int on_receive(struct clients *cs, struct lws *wsi, struct client *c, con
 too_big:
     log_warn("client %u sent a message over maxPackageSize (%zu bytes); closing", gws_client_conn_id(c->gc), max);
     lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+    wsguard_fail(lws_get_socket_fd(wsi), LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over maxPackageSize");
     return -1;
 }
 
@@ -259,6 +307,13 @@ static int on_text_rx(struct clients *cs, struct client *c, const uint8_t *in, s
 
 static int on_writeable(struct clients *cs, struct lws *wsi, struct client *c)
 {
+    const char *why;
+    int code = wsguard_failed(lws_get_socket_fd(wsi), &why);
+    if (code) {
+        log_warn("client %u: %s; closing with %d", gws_client_conn_id(c->gc), why, code);
+        lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)why, strlen(why));
+        return -1;
+    }
     if (c->closing)
         return -1;
     if (c->qlen && outq_write(cs, wsi, c) < 0)
@@ -353,6 +408,8 @@ int clients_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_RECEIVE:
         return c->gc ? on_receive(cs, wsi, c, in, len) : -1;
     case LWS_CALLBACK_WSI_DESTROY:
+        if (cs)
+            iplimit_release_wsi(cs->iplimit, wsi);
         preread_info_free(lws_get_opaque_user_data(wsi)); /* gone before its handshake */
         lws_set_opaque_user_data(wsi, NULL);
         return 0;
@@ -362,6 +419,9 @@ int clients_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c->gc ? on_writeable(cs, wsi, c) : 0;
     case LWS_CALLBACK_CLOSED:
+        wsguard_forget(lws_get_socket_fd(wsi));
+        on_closed(cs, c);
+        return 0;
     case LWS_CALLBACK_RAW_CLOSE:
         on_closed(cs, c);
         return 0;
@@ -444,6 +504,7 @@ struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t
     cs->lfd = listen_fd;
     cs->text = strcmp(gw->cfg->listen.scheme, "text") == 0;
     const struct gateway_cfg *cfg = gw->cfg;
+    wsguard_init((size_t)cfg->maxPackageSize);
     if (listen_setup(cs, listen_fd, err, errlen) < 0) {
         listen_free(cs);
         free(cs);

@@ -36,6 +36,7 @@ struct client {
     unsigned wscheck : 1;      /* a /ws-check connection: answered here, never relayed */
     unsigned via : 2;          /* enum wscheck_via: where client_ip came from */
     struct buf *rx;            /* reassembly of a fragmented message: allocated only while one arrives */
+    uint8_t u8carry[3], u8len; /* a text message's unfinished UTF-8 sequence between pieces */
 };
 
 /* Bytes held for reassembly (0 when none). */
@@ -85,6 +86,7 @@ struct clients {
     char *subprotocol_names;
     struct lws_http_mount mounts[4]; /* /health, /metrics, /ws-check, then webRoot */
     struct trust_list trusted;        /* trustedProxies */
+    struct iplimit *iplimit;          /* maxConnectionsPerIp (NULL: no limit) */
     struct preread *pre;              /* PROXY header / raw request head before lws (NULL: none needed) */
 };
 

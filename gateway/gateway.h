@@ -44,6 +44,7 @@ struct gateway_cfg {
     char *metricsAllow;
     long pendingTimeout;
     long pendingBufferSize;
+    long maxConnectionsPerIp;
 };
 
 struct gateway {

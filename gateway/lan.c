@@ -1,5 +1,8 @@
 #include "lan.h"
 
+/* Room for a command's header and ext_data beyond maxPackageSize of body. */
+#define LAN_FRAME_SLACK 65536u
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -264,7 +267,9 @@ static ssize_t link_on_data(struct stream *s, const uint8_t *p, size_t n)
     struct gwp_frame f;
     size_t used;
     char err[160];
-    int rc = gwp_decode(p, n, (uint32_t)l->lan->gw->cfg->maxPackageSize, &f, &used, err, sizeof err);
+    /* maxPackageSize bounds a client's message; the command carrying one
+     * back (an echo) adds its header and ext_data, so the link allows more. */
+    int rc = gwp_decode(p, n, (uint32_t)l->lan->gw->cfg->maxPackageSize + LAN_FRAME_SLACK, &f, &used, err, sizeof err);
     if (rc == GWP_NEED_MORE)
         return 0;
     if (rc == GWP_ERROR) {

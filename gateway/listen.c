@@ -4,14 +4,18 @@
  * socket to lws. */
 #include "listen.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "iplimit.h"
 #include "log.h"
 #include "preread.h"
 #include "sock.h"
+#include "wshead.h"
+#include "wsguard.h"
 
 static lws_adoption_type adopt_type(const struct clients *cs)
 {
@@ -23,9 +27,54 @@ static lws_adoption_type adopt_type(const struct clients *cs)
 /* The pre-read stage is done: hand the socket to lws with what it learned
  * attached from the start (set later, it would miss a handshake that lws
  * completes while adopting). */
+static void listen_on_drop(void *ctx, int fd)
+{
+    struct clients *cs = ctx;
+    iplimit_release_fd(cs->iplimit, fd);
+}
+
+/* A WebSocket handshake lws would take wrongly (wshead.h): answered here
+ * with the HTTP error and closed. 1 if so. */
+static int refuse_bad_handshake(struct clients *cs, int fd, const struct preread_info *info)
+{
+    char why[96], resp[320];
+    int status = wshead_check(info->head, info->head_len, why, sizeof why);
+    if (!status)
+        return 0;
+    char peer[INET6_ADDRSTRLEN] = "?";
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+        inet_ntop(ss.ss_family, ss.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                                        : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
+                  peer, sizeof peer);
+    log_warn("client %s: bad WebSocket handshake (%s); answered %d", info->have_addr ? info->ip : peer, why, status);
+    size_t n = wshead_response(status, resp, sizeof resp);
+    /* The head was only peeked: consume it, or the close would reset the
+     * connection and could discard the answer. A few hundred bytes then go
+     * into a fresh socket's empty send buffer. */
+    char sink[1024];
+    for (size_t left = info->head_len; left > 0;) {
+        ssize_t r = read(fd, sink, left < sizeof sink ? left : sizeof sink);
+        if (r <= 0)
+            break;
+        left -= (size_t)r;
+    }
+    if (write(fd, resp, n) < 0)
+        log_info("bad handshake answer not sent: %s", strerror(errno));
+    shutdown(fd, SHUT_WR);
+    iplimit_release_fd(cs->iplimit, fd);
+    close(fd);
+    return 1;
+}
+
 static void listen_on_preread(void *ctx, int fd, struct preread_info *info)
 {
     struct clients *cs = ctx;
+    if (!cs->text && info && info->head && refuse_bad_handshake(cs, fd, info)) {
+        preread_info_free(info);
+        return;
+    }
     lws_adopt_desc_t desc;
     memset(&desc, 0, sizeof desc);
     desc.vh = cs->vh;
@@ -33,10 +82,17 @@ static void listen_on_preread(void *ctx, int fd, struct preread_info *info)
     desc.vh_prot_name = cs->text ? "gateway" : NULL;
     desc.fd.sockfd = fd;
     desc.opaque = info;
-    if (!lws_adopt_descriptor_vhost_via_info(&desc)) {
+    /* The pre-read measured the request head: frames start right after it. */
+    if (!cs->text && info && info->head)
+        wsguard_watch(fd, info->head_len);
+    struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&desc);
+    if (!wsi) {
         log_warn("cannot adopt a client");
         preread_info_free(info);
+        iplimit_release_fd(cs->iplimit, fd);
+        return;
     }
+    iplimit_adopted(cs->iplimit, fd, wsi);
 }
 
 static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -53,14 +109,24 @@ static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_error("accept: %s (raise the open files limit)", strerror(errno));
             return;
         }
+        wsguard_reset(fd); /* a new connection on a reused fd number */
+        if (!iplimit_admit(cs->iplimit, fd, ip)) {
+            close(fd);
+            continue;
+        }
         if (cs->pre) {
             preread_start(cs->pre, fd, ip, port);
             continue;
         }
         lws_sock_file_fd_type sfd;
         sfd.sockfd = fd;
-        if (!lws_adopt_descriptor_vhost(cs->vh, adopt_type(cs), sfd, cs->text ? "gateway" : NULL, NULL))
+        struct lws *wsi = lws_adopt_descriptor_vhost(cs->vh, adopt_type(cs), sfd, cs->text ? "gateway" : NULL, NULL);
+        if (!wsi) {
             log_warn("cannot adopt client %s:%u", ip, port);
+            iplimit_release_fd(cs->iplimit, fd);
+        } else {
+            iplimit_adopted(cs->iplimit, fd, wsi);
+        }
     }
 }
 
@@ -124,6 +190,10 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[] = {gw->loop};
+    /* Not LWS_SERVER_OPTION_VALIDATE_UTF8: lws 4.1.6 checks only the payload
+     * of its bulk read path (a text frame parsed byte by byte passes
+     * unchecked) and drops a bad close reason without a close frame. Text
+     * is checked in clients.c (on_receive), close reasons in wsguard.c. */
     info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
                    (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.foreign_loops = loops;
@@ -177,6 +247,11 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
         lws_context_destroy(cs->ctx);
         return -1;
     }
+    if (cfg->maxConnectionsPerIp > 0 && !(cs->iplimit = iplimit_new((size_t)cfg->maxConnectionsPerIp))) {
+        snprintf(err, errlen, "out of memory");
+        lws_context_destroy(cs->ctx);
+        return -1;
+    }
     ev_io_init(&cs->accept_io, listen_on_accept, listen_fd, EV_READ);
     cs->accept_io.data = cs;
     ev_io_start(gw->loop, &cs->accept_io);
@@ -190,6 +265,7 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
             lws_context_destroy(cs->ctx);
             return -1;
         }
+        preread_on_drop(cs->pre, listen_on_drop);
     }
     return 0;
 }
@@ -209,6 +285,8 @@ void listen_free(struct clients *cs)
     if (cs->ctx)
         lws_context_destroy(cs->ctx);
     cs->ctx = NULL;
+    iplimit_free(cs->iplimit); /* after the context: destroying it releases its wsis */
+    cs->iplimit = NULL;
     free(cs->protocols);
     free(cs->subprotocol_names);
     cs->protocols = NULL;

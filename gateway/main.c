@@ -66,6 +66,8 @@ static const struct cfg_opt gateway_opts[] = {
      "seconds client events are held while no business worker is connected (0 = drop at once)"},
     {"pendingBufferSize", CFG_INT, OFF(pendingBufferSize), "4194304", 0, 1073741824,
      "bytes of client events held while no business worker is connected"},
+    {"maxConnectionsPerIp", CFG_INT, OFF(maxConnectionsPerIp), "0", 0, 10000000,
+     "client connections one address (the TCP peer) may hold at once per process, handshakes included (0 = no limit)"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "state.h"
 #include "utf8.h"
+#include "wsguard.h"
 
 /* Rings start at this many slots; spare ones are kept (up to RING_POOL_MAX)
  * so a queue that fills and drains under load allocates nothing. */
@@ -350,6 +351,8 @@ static void outq_flush(struct ev_loop *loop, ev_prepare *w, int revents)
         if (!c || c->gc != gc)
             continue;
         c->dirty = 0;
+        if (wsguard_closing(lws_get_socket_fd(wsi)))
+            c->closing = 1; /* lws is closing it: nothing may follow its close frame */
         while (c->qlen && !c->closing && !c->close_after_flush && !lws_partial_buffered(wsi)) {
             if (outq_write(cs, wsi, c) < 0) {
                 /* Not closed from here: the writeable callback returns -1

@@ -34,6 +34,7 @@ struct preread {
     struct ev_loop *loop;
     int want_proxy, want_head;
     preread_done_cb *done;
+    void (*drop)(void *ctx, int fd);
     void *ctx;
     struct pr_conn *head;
     ev_timer timer;
@@ -51,6 +52,8 @@ static void conn_free(struct pr_conn *c, int close_fd)
 {
     struct preread *pr = c->pr;
     ev_io_stop(pr->loop, &c->io);
+    if (close_fd && pr->drop)
+        pr->drop(pr->ctx, c->fd);
     if (close_fd)
         close(c->fd);
     if (c->prev)
@@ -190,16 +193,23 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct preread *pr = w->data;
     double now = ev_now(loop);
+    unsigned more = 0;
     for (struct pr_conn *c = pr->head, *next; c; c = next) {
         next = c->next;
         if (c->deadline <= now) {
-            log_info("client %s:%u sent no complete %s within %.0f s; closing", c->peer, c->peer_port,
-                     pr->want_proxy && !c->proxy_done ? "PROXY header" : "request", PREREAD_TIMEOUT_SECONDS);
+            /* One line per tick, not per connection: a flood of silent
+             * connections must not become a flood of log lines. */
+            if (more++ == 0)
+                log_info("client %s:%u sent no complete %s within %.0f s; closing", c->peer, c->peer_port,
+                         pr->want_proxy && !c->proxy_done ? "PROXY header" : "request", PREREAD_TIMEOUT_SECONDS);
             conn_free(c, 1);
         } else if (!ev_is_active(&c->io)) {
             ev_io_start(loop, &c->io);
         }
     }
+    if (more > 1)
+        log_info("%u more clients sent no complete request or PROXY header within %.0f s; closed", more - 1,
+                 PREREAD_TIMEOUT_SECONDS);
 }
 
 struct preread *preread_new(struct ev_loop *loop, int want_proxy, int want_head, preread_done_cb *done, void *ctx)
@@ -238,6 +248,8 @@ void preread_start(struct preread *pr, int fd, const char *peer_ip, uint16_t pee
     c->io.data = c;
     ev_io_start(pr->loop, &c->io);
 }
+
+void preread_on_drop(struct preread *pr, void (*cb)(void *ctx, int fd)) { pr->drop = cb; }
 
 void preread_free(struct preread *pr)
 {

@@ -35,6 +35,9 @@ typedef void preread_done_cb(void *ctx, int fd, struct preread_info *info);
 struct preread *preread_new(struct ev_loop *loop, int want_proxy, int want_head, preread_done_cb *done, void *ctx);
 /* Takes ownership of fd. */
 void preread_start(struct preread *pr, int fd, const char *peer_ip, uint16_t peer_port);
+/* cb(ctx, fd) is called for each connection this stage closes itself
+ * (timeout, bad PROXY header, peer gone), just before its close. */
+void preread_on_drop(struct preread *pr, void (*cb)(void *ctx, int fd));
 /* Closes every connection still in this stage. */
 void preread_free(struct preread *pr);
 void preread_info_free(struct preread_info *info);

@@ -58,3 +58,45 @@ int utf8_valid(const uint8_t *s, size_t n)
     }
     return 1;
 }
+
+/* 1 if p[0..n) (n < the sequence's length) can still become a well-formed
+ * sequence: a lead byte and continuation bytes in the ranges RFC 3629 allows
+ * right after it (no overlong form, surrogate or value above U+10FFFF). */
+static int utf8_open_sequence(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    size_t need = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!need || n >= need)
+        return 0;
+    if (n >= 2) {
+        uint8_t lo = 0x80, hi = 0xbf;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+        else if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+        if (p[1] < lo || p[1] > hi)
+            return 0;
+    }
+    return n < 3 || (p[2] & 0xc0) == 0x80;
+}
+
+size_t utf8_complete_prefix(const uint8_t *s, size_t n, int *bad)
+{
+    size_t i = 0;
+    *bad = 0;
+    while (i < n) {
+        unsigned cp;
+        size_t k = utf8_next(s + i, n - i, &cp);
+        if (k) {
+            i += k;
+            continue;
+        }
+        *bad = !utf8_open_sequence(s + i, n - i);
+        break;
+    }
+    return i;
+}

@@ -1,0 +1,51 @@
+/* wsguard: the RFC 6455 rules libwebsockets 4.1.6 (Debian 12) does not
+ * enforce on what clients send, enforced on the bytes lws reads.
+ *
+ * lws 4.1.6 accepts unmasked client frames (5.1: the server MUST fail the
+ * connection), drops control frames over 125 bytes without a close frame,
+ * passes a 1-byte close payload and close codes >= 5000 through, and learns
+ * a frame's or message's size only as its bytes arrive. None of this is
+ * reachable through its callbacks, so the gateway defines recv() and send()
+ * (the executable's definitions interpose on the ones lws calls from libc)
+ * and runs a frame-header tracker over each client socket's byte stream.
+ * Sockets that are not watched pass straight to the system calls.
+ *
+ * On a violation the bytes from the offending frame on are withheld from
+ * lws, and the client's next writable callback closes it with the code
+ * (wsguard_failed). After any failing close frame goes out (lws's own
+ * checks included), the read side is shut so lws stops waiting for a close
+ * acknowledgement the peer may never send.
+ *
+ * Plain ws:// only: under wss lws reads through OpenSSL, and these checks
+ * are not applied (lws's own are). */
+#ifndef GW_GATEWAY_WSGUARD_H
+#define GW_GATEWAY_WSGUARD_H
+
+#include <stddef.h>
+
+struct lws;
+
+/* The largest message (and so frame) a client may send: maxPackageSize. */
+void wsguard_init(size_t max_message);
+/* A new connection got this fd number: whatever was known about it is gone. */
+void wsguard_reset(int fd);
+/* Track fd from now on: its first head_len bytes are the HTTP request head
+ * (measured by the pre-read), frames follow. */
+void wsguard_watch(int fd, size_t head_len);
+/* The WebSocket handshake on fd completed: violations are acted on from now
+ * (before, the connection may be plain HTTP). A socket not watched from its
+ * start is tracked from here (RFC 6455 4.1: a client sends no frame before
+ * the handshake response, so the next byte starts a frame). */
+void wsguard_established(int fd, struct lws *wsi);
+void wsguard_forget(int fd);
+/* The gateway fails fd itself (lws_close_reason, then -1 from a callback):
+ * lws is given no more of its bytes, or a close frame the peer sent after
+ * the bad data could replace our close code with its own. */
+void wsguard_fail(int fd, int code, const char *why);
+/* 1 once fd is being failed or a close frame went out on it: no data frame
+ * may follow (RFC 6455 5.5.1); outq.c writes frames past lws and asks. */
+int wsguard_closing(int fd);
+/* The close code fd must be closed with (1002, 1007, 1009) and why, or 0. */
+int wsguard_failed(int fd, const char **why);
+
+#endif
