@@ -240,3 +240,18 @@ $(BUILD)/topology/topo: $(wildcard tests/topology/*.c) $(SHARED_LIB)
 test-topology: deps topology-deps
 	$(MAKE) --no-print-directory all $(BUILD)/topology/topo
 	tests/topology/run.sh $(abspath $(BUILD))
+
+# ---- packaging (issue 12): --version, make install, make deb, make test-package ----
+# The version has one home: the first line of debian/changelog ("gatewayworker
+# (1.0.0) ..."), where dpkg-buildpackage reads it too. gw_version.h adds the
+# git commit when built from a checkout; it is rewritten only when it changes.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+GIT_DESCRIBE = $(shell git -C $(CURDIR) describe --always --dirty 2>/dev/null)
+.PHONY: FORCE
+$(BUILD)/gen/gw_version.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define GW_VERSION "%s"\n#define GW_GIT "%s"\n' '$(VERSION)' '$(GIT_DESCRIBE)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+$(BUILD)/obj/shared/version.o: $(BUILD)/gen/gw_version.h
+$(BUILD)/obj/shared/version.o: CPPFLAGS += -I$(BUILD)/gen
+$(BUILD)/lotteryctl: $(BUILD)/obj/shared/version.o

@@ -275,14 +275,21 @@ static void on_signal(struct loop *loop, int signo, void *data)
     }
 }
 
+static void register_check(const void *cfgp, struct cfg_check *chk)
+{
+    const struct register_cfg *cfg = cfgp;
+    if (strcmp(cfg->listen.scheme, "text") != 0)
+        cfg_problem(chk, "listen", "the register speaks the Text protocol; use text://ip:port, not %s://",
+                    cfg->listen.scheme);
+}
+
 static void *register_prepare(void *cfgp, char *err, size_t errlen)
 {
     struct register_cfg *cfg = cfgp;
-    if (strcmp(cfg->listen.scheme, "text") != 0) {
-        snprintf(err, errlen, "listen: the register speaks the Text protocol; use text://ip:port, not %s://",
-                 cfg->listen.scheme);
+    struct cfg_check chk = {.c = cfgp, .err = err, .errlen = errlen};
+    register_check(cfg, &chk);
+    if (chk.n)
         return NULL;
-    }
     struct reg_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -352,6 +359,7 @@ int main(int argc, char **argv)
         .opts = register_opts,
         .cfg_size = sizeof(struct register_cfg),
         .prepare = register_prepare,
+        .check = register_check,
         .run = register_run,
         .destroy = register_destroy,
     };
