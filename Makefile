@@ -115,7 +115,7 @@ run: deps all lottery-vendor
 clean:
 	rm -rf build build-asan
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # ---- `make bench` (issue 5): the load generator and the scenarios; never part of `make test` ----
 BENCH_DEB_PKGS := gnuplot-nox jq iproute2
@@ -381,3 +381,8 @@ deb: deps deb-deps lottery-vendor
 	@echo "== lintian $(DEB_FILE)"
 	lintian --fail-on error --info $(DEB_FILE)
 	@echo "make deb: $(DEB_FILE)"
+# `make test-package`: the .deb installed with apt-get, the three roles started from the
+# installed paths as the units' ExecStart runs them, /health, a WebSocket echo, a program
+# built with pkg-config, then purged: nothing left behind (tests/package/run.sh). Root.
+test-package: deb
+	tests/package/run.sh $(DEB_FILE)
