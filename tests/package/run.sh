@@ -173,6 +173,16 @@ done
 check "the unit is installed and verifies its paths" sh -c \
     "[ -f $UNIT ] && grep -q '^ExecStart=/usr/bin/gatewayworker --role=%i start -d$' $UNIT &&
      grep -q '^User=$U$' $UNIT && grep -q '^EnvironmentFile=/etc/default/gatewayworker$' $UNIT"
+if command -v systemd-analyze >/dev/null 2>&1; then
+    mkdir -p "$T/unit"
+    cp "$UNIT" "$T/unit/gatewayworker@gateway.service"
+    verify_unit() {
+        local out
+        out=$(cd "$T/unit" && systemd-analyze verify "$T/unit/gatewayworker@gateway.service" 2>&1 | grep -v '^$')
+        [ -z "$out" ] || { echo "$out"; return 1; }
+    }
+    check "systemd-analyze verify the installed unit (user, binary, environment file exist)" verify_unit
+fi
 check "no unit enabled (no wants/ link)" sh -c \
     "! ls /etc/systemd/system/*.wants/gatewayworker* >/dev/null 2>&1"
 for b in /usr/lib/gatewayworker/register /usr/lib/gatewayworker/gateway /usr/lib/gatewayworker/business \
