@@ -274,6 +274,7 @@ PKGLIBDIR   ?= $(PREFIX)/lib/gatewayworker
 INCLUDEDIR  ?= $(PREFIX)/include
 PKGDATADIR  ?= $(PREFIX)/share/gatewayworker
 DOCDIR      ?= $(PREFIX)/share/doc/gatewayworker
+MANDIR      ?= $(PREFIX)/share/man
 SYSCONFDIR  ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
@@ -346,6 +347,8 @@ install: all lottery-vendor $(BUILD)/pkg/libgwclient.a $(BUILD)/pkg/gatewayworke
 	@sed $(PKG_SED) $(PKG_SED_UNIT) deploy/systemd/gw@.service >$(DESTDIR)$(SYSTEMDUNITDIR)/gatewayworker@.service
 	@sed $(PKG_SED) deploy/systemd/gw-tmpfiles.conf >$(DESTDIR)$(TMPFILESDIR)/gatewayworker.conf
 	cd $(DESTDIR)$(SYSCONFDIR) && chmod 644 gatewayworker/*.ini default/gatewayworker logrotate.d/gatewayworker
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	$(INSTALL) -m 644 deploy/README.md $(DESTDIR)$(DOCDIR)/deploy.md
 	for f in README.zh-CN.md deploy/README.zh-CN.md; do [ ! -f $$f ] || \
