@@ -186,7 +186,7 @@ fi
 check "no unit enabled (no wants/ link)" sh -c \
     "! ls /etc/systemd/system/*.wants/gatewayworker* >/dev/null 2>&1"
 for b in /usr/lib/gatewayworker/register /usr/lib/gatewayworker/gateway /usr/lib/gatewayworker/business \
-    /usr/bin/gwctl /usr/bin/lotteryctl; do
+    /usr/bin/gwctl /usr/bin/lotteryctl /usr/bin/gatewayworker; do
     check "$b --version" sh -c "$b --version | grep -Eq '^$(basename "$b") [0-9]+\.[0-9]+\.[0-9]+'"
 done
 # The shipped configs name the installed .so, pages and folders: every role
