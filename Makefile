@@ -125,7 +125,7 @@ run: deps all lottery-vendor
 clean:
 	rm -rf build build-asan
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # ---- `make bench` (issue 5): the load generator and the scenarios; never part of `make test` ----
 BENCH_DEB_PKGS := gnuplot-nox jq iproute2 liburing-dev
@@ -291,3 +291,152 @@ test-conformance: deps conformance-deps
 	GW_BIN=$(abspath $(BUILD)) $(BUILD)/tests/wsconf gateway $(BUILD)/wsconf-gateway.tsv
 	GW_BIN=$(abspath $(BUILD)) $(BUILD)/tests/wsconf reference $(BUILD)/wsconf-reference.tsv
 	tests/conformance/compare.sh $(BUILD)/wsconf-gateway.tsv $(BUILD)/wsconf-reference.tsv
+
+# ---- packaging (issue 12): --version, make install, make deb, make test-package ----
+# The version has one home: the first line of debian/changelog ("gatewayworker
+# (1.0.0) ..."), where dpkg-buildpackage reads it too. gw_version.h adds the
+# git commit when built from a checkout; it is rewritten only when it changes.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+# `make deb` passes the checkout's GIT_DESCRIBE into its build copy.
+GIT_DESCRIBE ?= $(shell git -C $(CURDIR) describe --always --dirty 2>/dev/null)
+.PHONY: FORCE
+$(BUILD)/gen/gw_version.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define GW_VERSION "%s"\n#define GW_GIT "%s"\n' '$(VERSION)' '$(GIT_DESCRIBE)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+$(BUILD)/obj/shared/version.o: $(BUILD)/gen/gw_version.h
+$(BUILD)/obj/shared/version.o: CPPFLAGS += -I$(BUILD)/gen
+$(BUILD)/lotteryctl: $(BUILD)/obj/shared/version.o
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the layout the .deb uses with PREFIX=/usr.
+#   $(BINDIR)          gatewayworker (deploy/gw: one command per server), gwctl, lotteryctl
+#   $(PKGLIBDIR)       register, gateway, business; apps/*.so (eventHandler)
+#   $(LIBDIR)          libgwclient.a (the GatewayClient with the shared code it needs), pkgconfig/gatewayworker.pc
+#   $(INCLUDEDIR)/gatewayworker   gw_api.h (applications), gwclient.h (GatewayClient programs)
+#   $(PKGDATADIR)      www/<app>/ (webRoot), sysctl and limits snippets (applied by hand: they are
+#                      host-wide kernel settings, deploy/README.md §8)
+#   $(SYSCONFDIR)      gatewayworker/server-{a,b,c}.ini, default/gatewayworker, logrotate.d/gatewayworker
+#   $(SYSTEMDUNITDIR)  gatewayworker@.service (installed, never enabled here); $(TMPFILESDIR)
+# Paths inside the installed configs and unit are rewritten for this layout.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+PKGLIBDIR   ?= $(PREFIX)/lib/gatewayworker
+INCLUDEDIR  ?= $(PREFIX)/include
+PKGDATADIR  ?= $(PREFIX)/share/gatewayworker
+DOCDIR      ?= $(PREFIX)/share/doc/gatewayworker
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+RUNDIR      ?= /run/gatewayworker
+LOGDIR      ?= /var/log/gatewayworker
+GW_USER     ?= gatewayworker
+INSTALL     ?= install
+
+# One archive for GatewayClient programs: libgwclient.a plus libgwshared.a's objects.
+$(BUILD)/pkg/libgwclient.a: $(GWCLIENT_OBJ) $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/pkg/gatewayworker.pc: debian/changelog Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	  'Name: gatewayworker' \
+	  'Description: GatewayWorker-C: gw_api.h for business applications, libgwclient (GatewayClient)' \
+	  'Version: $(VERSION)' 'Requires: msgpack jansson' \
+	  'Cflags: -I$${includedir}/gatewayworker' 'Libs: -L$${libdir} -lgwclient -lev -lm' >$@
+# apps/apitest is the API tests' application: not installed.
+INSTALL_APP_SOS = $(filter-out %/apitest.so,$(APP_SOS))
+# The installed copies of deploy/ files, their paths rewritten for this layout.
+PKG_SED = -e 's|/opt/gw/deploy/gw|$(BINDIR)/gatewayworker|g' \
+          -e 's|deploy/gw -c deploy/production/|gatewayworker -c $(SYSCONFDIR)/gatewayworker/|g' \
+          -e 's|/opt/gw/deploy/production/|$(SYSCONFDIR)/gatewayworker/|g' \
+          -e 's|deploy/production/\*.ini|$(SYSCONFDIR)/gatewayworker/*.ini|g' \
+          -e 's|deploy/logrotate/gw\b|$(SYSCONFDIR)/logrotate.d/gatewayworker|g; s|\bdeploy/gw\b|gatewayworker|g' \
+          -e 's|file:/opt/gw/deploy/README.md|file:$(DOCDIR)/deploy.md|' \
+          -e 's|/etc/default/gw\b|$(SYSCONFDIR)/default/gatewayworker|g' \
+          -e 's|/etc/tmpfiles.d/gw.conf|$(TMPFILESDIR)/gatewayworker.conf|g' \
+          -e 's|/etc/logrotate.d/gw\b|$(SYSCONFDIR)/logrotate.d/gatewayworker|g' \
+          -e 's|90-gw.conf|90-gatewayworker.conf|g; s|/etc/gw/tls/|$(SYSCONFDIR)/gatewayworker/tls/|g' \
+          -e 's|/run/gw/|$(RUNDIR)/|g; s|/run/gw\b|$(RUNDIR)|g' \
+          -e 's|/var/log/gw/|$(LOGDIR)/|g; s|/var/log/gw\b|$(LOGDIR)|g' \
+          -e 's|^User=gw$$|User=$(GW_USER)|; s|^Group=gw$$|Group=$(GW_USER)|' \
+          -e 's|^RuntimeDirectory=gw$$|RuntimeDirectory=$(notdir $(RUNDIR))|' \
+          -e 's|^    su gw adm$$|    su $(GW_USER) adm|; s|^gw    |$(GW_USER) |' \
+          -e 's| gw gw | $(GW_USER) $(GW_USER) |; s| gw adm | $(GW_USER) adm |' \
+          -e 's|service user gw\b|service user $(GW_USER)|g; s|sudo -u gw\b|sudo -u $(GW_USER)|g' \
+          -e 's|\bgw@\([a-z.]*\)|gatewayworker@\1|g' \
+          -e 's|^eventHandler = ../../build/apps/|eventHandler = $(PKGLIBDIR)/apps/|' \
+          -e 's|^webRoot = ../../apps/\([a-z]*\)/www|webRoot = $(PKGDATADIR)/www/\1|'
+# The unit's header describes installing it from a checkout at /opt/gw: dropped.
+PKG_SED_UNIT = -e '/^.   \(install\|echo\|systemctl\) /d' -e '/^. The path \/opt\/gw is/,/^. \/opt\/gw below/d'
+.PHONY: install
+install: all lottery-vendor $(BUILD)/pkg/libgwclient.a $(BUILD)/pkg/gatewayworker.pc
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR)/apps $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(INCLUDEDIR)/gatewayworker $(DESTDIR)$(PKGDATADIR)/www $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/gatewayworker $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+	  $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR)
+	$(INSTALL) -m 755 $(ROLE_BINS) $(DESTDIR)$(PKGLIBDIR)/
+	$(INSTALL) -m 644 $(INSTALL_APP_SOS) $(DESTDIR)$(PKGLIBDIR)/apps/
+	$(INSTALL) -m 755 $(BUILD)/gwctl $(BUILD)/lotteryctl $(DESTDIR)$(BINDIR)/
+	sed -e 's|^bin=\$${GW_BIN:-\$$top/build}$$|bin=$${GW_BIN:-$(PKGLIBDIR)}|' deploy/gw >$(DESTDIR)$(BINDIR)/gatewayworker
+	grep -q '^bin=$${GW_BIN:-$(PKGLIBDIR)}$$' $(DESTDIR)$(BINDIR)/gatewayworker
+	chmod 755 $(DESTDIR)$(BINDIR)/gatewayworker
+	$(INSTALL) -m 644 $(BUILD)/pkg/libgwclient.a $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 644 $(BUILD)/pkg/gatewayworker.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(INSTALL) -m 644 business/gw_api.h business/gwclient/gwclient.h $(DESTDIR)$(INCLUDEDIR)/gatewayworker/
+	for d in apps/*/www; do a=$$(basename $$(dirname $$d)); rm -rf $(DESTDIR)$(PKGDATADIR)/www/$$a; \
+	  cp -R $$d $(DESTDIR)$(PKGDATADIR)/www/$$a || exit 1; done
+	chmod -R u=rwX,go=rX $(DESTDIR)$(PKGDATADIR)/www
+	$(INSTALL) -d $(DESTDIR)$(PKGDATADIR)/sysctl $(DESTDIR)$(PKGDATADIR)/limits
+	@sed $(PKG_SED) deploy/sysctl/90-gw.conf >$(DESTDIR)$(PKGDATADIR)/sysctl/90-gatewayworker.conf
+	@sed $(PKG_SED) deploy/limits/90-gw.conf >$(DESTDIR)$(PKGDATADIR)/limits/90-gatewayworker.conf
+	@for f in deploy/production/server-*.ini; do sed $(PKG_SED) $$f >$(DESTDIR)$(SYSCONFDIR)/gatewayworker/$$(basename $$f) || exit 1; done
+	@sed $(PKG_SED) deploy/systemd/gw.default >$(DESTDIR)$(SYSCONFDIR)/default/gatewayworker
+	@sed $(PKG_SED) deploy/logrotate/gw >$(DESTDIR)$(SYSCONFDIR)/logrotate.d/gatewayworker
+	@sed $(PKG_SED) $(PKG_SED_UNIT) deploy/systemd/gw@.service >$(DESTDIR)$(SYSTEMDUNITDIR)/gatewayworker@.service
+	@sed $(PKG_SED) deploy/systemd/gw-tmpfiles.conf >$(DESTDIR)$(TMPFILESDIR)/gatewayworker.conf
+	cd $(DESTDIR)$(SYSCONFDIR) && chmod 644 gatewayworker/*.ini default/gatewayworker logrotate.d/gatewayworker
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	$(INSTALL) -m 644 deploy/README.md $(DESTDIR)$(DOCDIR)/deploy.md
+	for f in README.zh-CN.md deploy/README.zh-CN.md; do [ ! -f $$f ] || \
+	  $(INSTALL) -m 644 $$f $(DESTDIR)$(DOCDIR)/$$(echo $$f | sed 's|deploy/README|deploy|'); done
+
+# `make deb`: build/gatewayworker_<version>_<arch>.deb with Debian's own tools:
+# dpkg-buildpackage + debhelper (debian/), in a copy of this tree under
+# build/deb/ (dpkg-buildpackage writes its output beside the tree it builds,
+# and builds from clean). Why debhelper rather than dpkg-deb on a staged
+# DESTDIR: dpkg-shlibdeps computes the runtime dependencies from the
+# binaries, dh_installdeb marks /etc as conffiles, dh_installsystemd and
+# dh_installtmpfiles write the maintainer-script snippets, dh_strip and the
+# hardening build flags come with it, and lintian checks the result.
+# The lottery's vendored SheetJS (gitignored, from npm) is fetched first
+# and copied along.
+DEB_TOOLS_PKGS := debhelper dpkg-dev lintian fakeroot
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILE = $(BUILD)/gatewayworker_$(VERSION)_$(DEB_ARCH).deb
+DEB_STAGE = $(BUILD)/deb
+.PHONY: deb deb-deps test-package
+deb-deps:
+	@missing=$$(for p in $(DEB_TOOLS_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deb-deps: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+deb: deps deb-deps lottery-vendor
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE)/gatewayworker-$(VERSION)
+	tar -cf - --exclude=./build --exclude=./build-asan --exclude=./$(BUILD) --exclude=./run --exclude=.git \
+	  --exclude=node_modules . | tar -xf - -C $(DEB_STAGE)/gatewayworker-$(VERSION)
+	cd $(DEB_STAGE)/gatewayworker-$(VERSION) && GIT_DESCRIBE='$(GIT_DESCRIBE)' dpkg-buildpackage -b -us -uc -j2
+	mv -f $(DEB_STAGE)/gatewayworker_$(VERSION)_$(DEB_ARCH).deb $(DEB_FILE)
+	@echo "== lintian $(DEB_FILE)"
+	lintian --fail-on error --info $(DEB_FILE)
+	@echo "make deb: $(DEB_FILE)"
+# `make test-package`: the .deb installed with apt-get, the three roles started from the
+# installed paths as the units' ExecStart runs them, /health, a WebSocket echo, a program
+# built with pkg-config, then purged: nothing left behind (tests/package/run.sh). Root.
+test-package: deb
+	tests/package/run.sh $(DEB_FILE)

@@ -175,17 +175,24 @@ struct bw_master {
 };
 
 
+static void business_check(const void *cfgp, struct cfg_check *chk)
+{
+    const struct business_cfg *cfg = cfgp;
+    if (!cfg->eventHandler || !cfg->eventHandler[0])
+        cfg_problem(chk, "eventHandler", "not set (the application's .so, e.g. build/apps/echo.so)");
+    else if (chk->full && access(cfg->eventHandler, R_OK) < 0)
+        cfg_problem(chk, "eventHandler", "%s: %s", cfg->eventHandler, strerror(errno));
+    if (cfg->registerAddress.n == 0)
+        cfg_problem(chk, "registerAddress", "at least one register is needed");
+}
+
 static void *business_prepare(void *cfgp, char *err, size_t errlen)
 {
     struct business_cfg *cfg = cfgp;
-    if (!cfg->eventHandler || !cfg->eventHandler[0]) {
-        snprintf(err, errlen, "eventHandler: not set (the application's .so, e.g. build/apps/echo.so)");
+    struct cfg_check chk = {.c = cfgp, .err = err, .errlen = errlen};
+    business_check(cfg, &chk);
+    if (chk.n)
         return NULL;
-    }
-    if (cfg->registerAddress.n == 0) {
-        snprintf(err, errlen, "registerAddress: at least one register is needed");
-        return NULL;
-    }
     struct loader ld;
     if (loader_open(&ld, cfg->eventHandler, err, errlen) < 0)
         return NULL;
@@ -234,6 +241,7 @@ int main(int argc, char **argv)
         .opts = business_opts,
         .cfg_size = sizeof(struct business_cfg),
         .prepare = business_prepare,
+        .check = business_check,
         .run = business_run,
         .destroy = business_destroy,
     };

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -23,6 +24,7 @@
 #include "regclient.h"
 #include "sock.h"
 #include "supervise.h"
+#include "trust.h"
 #include "state.h"
 
 #define OFF(f) offsetof(struct gateway_cfg, f)
@@ -204,41 +206,61 @@ static int run_process(const struct gateway_cfg *cfg, int index, int client_fd, 
 
 /* ---- the master ---- */
 
+/* Every bad value, for `check` and (the first one) for start. */
+static void gateway_check(const void *cfgp, struct cfg_check *chk)
+{
+    const struct gateway_cfg *cfg = cfgp;
+    uint32_t ip;
+    if (strcmp(cfg->listen.scheme, "websocket") != 0 && strcmp(cfg->listen.scheme, "text") != 0)
+        cfg_problem(chk, "listen", "websocket:// or text://, not %s://", cfg->listen.scheme);
+    if (strcmp(cfg->listen.scheme, "text") == 0 && cfg->ssl_cert[0])
+        cfg_problem(chk, "ssl_cert", "TLS is offered for websocket:// only");
+    if (!netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &ip) || ip == 0)
+        cfg_problem(chk, "lanIp", "'%s' must be a dotted-quad IPv4 address workers can reach (not 0.0.0.0, no "
+                    "host name): client_ids and routing depend on it", cfg->lanIp);
+    if (strcmp(cfg->router, "leastConnections") && strcmp(cfg->router, "random") && strcmp(cfg->router, "client"))
+        cfg_problem(chk, "router", "'%s' is not leastConnections, random or client", cfg->router);
+    if (cfg->startPort + cfg->count - 1 > 65535)
+        cfg_problem(chk, "startPort", "startPort + count - 1 exceeds 65535");
+    if (!cfg->secretKey[0] && !netaddr_is_loopback(cfg->lanIp) && !cfg->allowEmptySecretOnLan)
+        cfg_problem(chk, "secretKey", "empty while lanIp %s is not loopback: anyone reaching the internal ports "
+                    "could command every client; set secretKey (the same on every role), or "
+                    "allowEmptySecretOnLan = on to run open anyway", cfg->lanIp);
+    if (!chk->full)
+        return;
+    /* What each gateway process finds out only when it sets up its listener
+     * (listen.c), and the files the settings name. */
+    if ((cfg->ssl_cert[0] != 0) != (cfg->ssl_key[0] != 0))
+        cfg_problem(chk, cfg->ssl_cert[0] ? "ssl_key" : "ssl_cert",
+                    "ssl_cert and ssl_key go together: set both for wss, or neither");
+    if (cfg->ssl_cert[0] && access(cfg->ssl_cert, R_OK) < 0)
+        cfg_problem(chk, "ssl_cert", "%s: %s", cfg->ssl_cert, strerror(errno));
+    if (cfg->ssl_key[0] && access(cfg->ssl_key, R_OK) < 0)
+        cfg_problem(chk, "ssl_key", "%s: %s", cfg->ssl_key, strerror(errno));
+    struct stat st;
+    if (cfg->webRoot[0] && stat(cfg->webRoot, &st) < 0)
+        cfg_problem(chk, "webRoot", "%s: %s", cfg->webRoot, strerror(errno));
+    else if (cfg->webRoot[0] && !S_ISDIR(st.st_mode))
+        cfg_problem(chk, "webRoot", "%s: not a folder", cfg->webRoot);
+    struct trust_list tl;
+    char why[256];
+    if (cfg->trustedProxies[0] && trust_parse(cfg->trustedProxies, &tl, why, sizeof why) < 0)
+        cfg_problem(chk, "trustedProxies", "%s", why);
+    if (trust_parse(cfg->metricsAllow, &tl, why, sizeof why) < 0)
+        cfg_problem(chk, "metricsAllow", "%s", why);
+}
+
 static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
 {
     struct gateway_cfg *cfg = cfgp;
-    uint32_t ip;
-    if (strcmp(cfg->listen.scheme, "websocket") != 0 && strcmp(cfg->listen.scheme, "text") != 0) {
-        snprintf(err, errlen, "listen: websocket:// or text://, not %s://", cfg->listen.scheme);
+    struct cfg_check chk = {.c = cfgp, .err = err, .errlen = errlen};
+    gateway_check(cfg, &chk);
+    if (chk.n)
         return NULL;
-    }
-    if (strcmp(cfg->listen.scheme, "text") == 0 && cfg->ssl_cert[0]) {
-        snprintf(err, errlen, "ssl_cert: TLS is offered for websocket:// only");
-        return NULL;
-    }
-    if (!netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &ip) || ip == 0) {
-        snprintf(err, errlen, "lanIp: '%s' must be a dotted-quad IPv4 address workers can reach (not 0.0.0.0, no "
-                 "host name): client_ids and routing depend on it", cfg->lanIp);
-        return NULL;
-    }
-    if (strcmp(cfg->router, "leastConnections") && strcmp(cfg->router, "random") && strcmp(cfg->router, "client")) {
-        snprintf(err, errlen, "router: '%s' is not leastConnections, random or client", cfg->router);
-        return NULL;
-    }
-    if (cfg->startPort + cfg->count - 1 > 65535) {
-        snprintf(err, errlen, "startPort + count - 1 exceeds 65535");
-        return NULL;
-    }
     /* PHP's default (no key, internal port on the LAN) lets anyone who reaches
      * the internal port send to, kick or read every client: refused unless
-     * the operator says so in writing, and then still said loudly. */
+     * the operator says so in writing (gateway_check), and then said loudly. */
     if (!cfg->secretKey[0] && !netaddr_is_loopback(cfg->lanIp)) {
-        if (!cfg->allowEmptySecretOnLan) {
-            snprintf(err, errlen, "secretKey is empty and lanIp %s is not loopback: anyone reaching the internal "
-                     "ports could command every client; set secretKey (the same on every role), or "
-                     "allowEmptySecretOnLan = on to run open anyway", cfg->lanIp);
-            return NULL;
-        }
         log_warn("secretKey is empty and lanIp %s is not loopback: anyone reaching the internal ports can "
                  "command every client (allowEmptySecretOnLan is on)", cfg->lanIp);
     }
@@ -317,6 +339,7 @@ int main(int argc, char **argv)
         .opts = gateway_opts,
         .cfg_size = sizeof(struct gateway_cfg),
         .prepare = gateway_prepare,
+        .check = gateway_check,
         .run = gateway_run,
         .destroy = gateway_destroy,
     };

@@ -280,23 +280,28 @@ static void on_signal(struct loop *loop, int signo, void *data)
     }
 }
 
-static void *register_prepare(void *cfgp, char *err, size_t errlen)
+static void register_check(const void *cfgp, struct cfg_check *chk)
 {
-    struct register_cfg *cfg = cfgp;
-    if (strcmp(cfg->listen.scheme, "text") != 0) {
-        snprintf(err, errlen, "listen: the register speaks the Text protocol; use text://ip:port, not %s://",
-                 cfg->listen.scheme);
-        return NULL;
-    }
+    const struct register_cfg *cfg = cfgp;
+    if (strcmp(cfg->listen.scheme, "text") != 0)
+        cfg_problem(chk, "listen", "the register speaks the Text protocol; use text://ip:port, not %s://",
+                    cfg->listen.scheme);
     /* Without a key on a non-loopback address anyone on the LAN can register
      * a gateway of theirs and receive every worker's traffic: refused unless
      * explicitly allowed (see README, "secretKey"). */
-    if (!cfg->secretKey[0] && !netaddr_is_loopback(cfg->listen.host) && !cfg->allowEmptySecretOnLan) {
-        snprintf(err, errlen, "secretKey is empty and listen %s is not loopback: anyone on the network could "
-                 "register a gateway; set secretKey (the same on every role), or allowEmptySecretOnLan = on to "
-                 "run open anyway", cfg->listen.host);
+    if (!cfg->secretKey[0] && !netaddr_is_loopback(cfg->listen.host) && !cfg->allowEmptySecretOnLan)
+        cfg_problem(chk, "secretKey", "empty while listen %s is not loopback: anyone on the network could "
+                    "register a gateway; set secretKey (the same on every role), or allowEmptySecretOnLan = on to "
+                    "run open anyway", cfg->listen.host);
+}
+
+static void *register_prepare(void *cfgp, char *err, size_t errlen)
+{
+    struct register_cfg *cfg = cfgp;
+    struct cfg_check chk = {.c = cfgp, .err = err, .errlen = errlen};
+    register_check(cfg, &chk);
+    if (chk.n)
         return NULL;
-    }
     struct reg_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -366,6 +371,7 @@ int main(int argc, char **argv)
         .opts = register_opts,
         .cfg_size = sizeof(struct register_cfg),
         .prepare = register_prepare,
+        .check = register_check,
         .run = register_run,
         .destroy = register_destroy,
     };

@@ -1,6 +1,7 @@
 /* proc: the Workerman-style command line shared by the three binaries.
  *
- *   BIN [-c FILE] [--name=value ...] start [-d] | stop [-g] | restart [-d] | reload | status
+ *   BIN [-c FILE] [--name=value ...] start [-d] | stop [-g] | restart [-d] | reload | status | check
+ *   BIN --version
  *
  * `start` binds the role's sockets *before* daemonizing, so a taken port or a
  * bad setting is reported on the terminal with a non-zero exit. The running
@@ -25,6 +26,9 @@ struct proc_role {
     /* Validates cfg and binds listening sockets. Returns the role's state, or
      * NULL with a message in err. Runs in the foreground process. */
     void *(*prepare)(void *cfg, char *err, size_t errlen);
+    /* Reports each bad value with cfg_problem (the `check` command; prepare
+     * calls it too, so start and check agree). NULL: nothing beyond the types. */
+    void (*check)(const void *cfg, struct cfg_check *chk);
     /* Serves until stopped; returns the exit status. Runs in the daemon. */
     int (*run)(void *state);
     void (*destroy)(void *state);

@@ -24,11 +24,13 @@
 #include "clientid.h"
 #include "gwclient.h"
 #include "log.h"
+#include "version.h"
 
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_REGISTER = 3, EX_GATEWAY = 4, EX_OFFLINE = 5 };
 
 static const char usage_text[] =
     "usage: gwctl [--registerAddress=IP:PORT[,IP:PORT...]] [--secretKey=KEY] [--json] [--raw] COMMAND [ARGS]\n"
+    "       gwctl --version\n"
     "\n"
     "  send-to-all MSG            MSG to every client of every gateway\n"
     "  send-to-client ID MSG      MSG to one client (fails with 5 if it is not online)\n"
@@ -455,6 +457,10 @@ int main(int argc, char **argv)
             x.flags |= GW_RAW;
         else if (!opts_done && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0))
             return usage(NULL);
+        else if (!opts_done && strcmp(a, "--version") == 0) {
+            gw_print_version(stdout, "gwctl");
+            return 0;
+        }
         else if (!opts_done && a[0] == '-' && a[1] == '-')
             return usage("unknown option (put -- before a message that starts with --)");
         else if (nw < 8)

@@ -178,6 +178,22 @@ wait_workers() {
     return 1
 }
 
+# ---- deploy/gw check (issue 12): each role's own check, then the placeholders ----
+for s in a b c; do
+    out=$(gwc -c "$prod/server-$s.ini" check 2>&1)
+    rc=$?
+    nroles=$(grep -Ec '^\[(register|gateway|business)\]' "$prod/server-$s.ini")
+    nok=$(echo "$out" | grep -c "^server-$s.ini: ok$")
+    nph=$(grep -c '^[^;#]*CHANGE-ME' "$prod/server-$s.ini")
+    nrep=$(echo "$out" | grep -Ec "^$prod/server-$s.ini:[0-9]+: [A-Za-z]+: still a CHANGE-ME placeholder$")
+    if [ $rc -eq 1 ] && [ "$nok" = "$nroles" ] && [ "$nph" -gt 0 ] && [ "$nrep" = "$nph" ]; then
+        ok "gw check server-$s.ini: $nroles role(s) ok, $nph placeholder(s) named, exit 1"
+    else
+        bad "gw check server-$s.ini: exit $rc, $nok of $nroles roles ok, $nrep of $nph placeholders named"
+        echo "$out" | sed 's/^/     | /'
+    fi
+done
+
 # ---- deploy/gw refusals and dry run ----
 out=$(gwc -c "$prod/server-b.ini" start -d 2>&1)
 rc=$?

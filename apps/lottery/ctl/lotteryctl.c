@@ -9,6 +9,7 @@
  * draw.c on the exported text, so anyone can check a log without the store. */
 #include "audit.h"
 #include "store.h"
+#include "version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static void usage(FILE *f)
     fputs("usage: lotteryctl export --store=URL\n"
           "       lotteryctl verify FILE.jsonl   (\"-\" reads stdin)\n"
           "       lotteryctl verify --store=URL\n"
-          "       lotteryctl --help\n"
+          "       lotteryctl --help | --version\n"
           "\n"
           "URL: sqlite:PATH or a bare PATH.\n"
           "export writes the audit log, one JSON line per entry: {\"entry\",\"hash\",\"seq\"}.\n"
@@ -134,6 +135,10 @@ static int verify_file(const char *path, struct vctx *c)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        gw_print_version(stdout, "lotteryctl");
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
