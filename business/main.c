@@ -60,7 +60,7 @@ static void write_child_status(struct bw *bw)
              links_up(bw->links), links_count(bw->links), (unsigned long long)bw->rate_in,
              (unsigned long long)bw->events_in, (unsigned long long)bw->rate_out, (unsigned long long)bw->commands_out,
              links_queued_bytes(bw->links), (unsigned long long)bw->commands_dropped);
-    sup_write_child_status(&bw->cfg->common, bw->index, line);
+    supervise_write_child_status(&bw->cfg->common, bw->index, line);
 }
 
 static void on_signal(struct loop *loop, int signo, void *data)
@@ -223,8 +223,8 @@ static int business_run(void *state)
 {
     struct bw_master *m = state;
     log_init("business", LOG_INFO);
-    struct sup_params sp = {"business", m->count, &m->cfg->common, run_child, status_header, m};
-    return sup_run(&sp);
+    struct supervise_params sp = {"business", m->count, &m->cfg->common, run_child, status_header, m};
+    return supervise_run(&sp);
 }
 
 static void business_destroy(void *state)

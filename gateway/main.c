@@ -114,7 +114,7 @@ static void write_child_status(struct gw_proc *p)
         proc_write_status(&cfg->common, all);
         return;
     }
-    sup_write_child_status(&cfg->common, p->gw.index, line);
+    supervise_write_child_status(&cfg->common, p->gw.index, line);
 }
 
 static void on_graceful_check(struct loop *loop, void *data)
@@ -312,8 +312,8 @@ static int gateway_run(void *state)
     log_init("gateway", LOG_INFO);
     if (m->count == 1)
         return run_process(m->cfg, 0, m->client_fds[0], m->lan_fds[0]);
-    struct sup_params sp = {"gateway", m->count, &m->cfg->common, run_child, NULL, m};
-    return sup_run(&sp);
+    struct supervise_params sp = {"gateway", m->count, &m->cfg->common, run_child, NULL, m};
+    return supervise_run(&sp);
 }
 
 static void gateway_destroy(void *state)

@@ -1,4 +1,4 @@
-/* config: settings from an INI file (-c FILE, parsed by inih) and from
+/* config (prefix cfg_): settings from an INI file (-c FILE, parsed by inih) and from
  * --name=value arguments, which win over the file.
  *
  * Each role describes its settings with a table of cfg_opt; values land in the

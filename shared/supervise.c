@@ -16,7 +16,7 @@
  * long after that start, so a crash loop costs one fork per second. */
 #define RESPAWN_MIN_MS 1000
 
-struct sup_child {
+struct supervise_child {
     pid_t pid;
     int64_t started_ms;
     int64_t respawn_at; /* 0: none pending */
@@ -29,12 +29,12 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void sup_child_status_path(const struct cfg_common *common, int index, char *out, size_t cap)
+void supervise_child_status_path(const struct cfg_common *common, int index, char *out, size_t cap)
 {
     snprintf(out, cap, "%s.status.%d", common->pidFile, index);
 }
 
-static void fork_child(const struct sup_params *p, struct sup_child *c, int i)
+static void fork_child(const struct supervise_params *p, struct supervise_child *c, int i)
 {
     fflush(NULL); /* nothing buffered may be written twice */
     pid_t pid = fork();
@@ -55,10 +55,10 @@ static void fork_child(const struct sup_params *p, struct sup_child *c, int i)
     c->respawn_at = 0;
 }
 
-int sup_write_child_status(const struct cfg_common *common, int index, const char *text)
+int supervise_write_child_status(const struct cfg_common *common, int index, const char *text)
 {
     char path[1100];
-    sup_child_status_path(common, index, path, sizeof path);
+    supervise_child_status_path(common, index, path, sizeof path);
     return proc_write_file(path, text);
 }
 
@@ -66,7 +66,7 @@ int sup_write_child_status(const struct cfg_common *common, int index, const cha
  * a loaded machine may take a while to schedule them. */
 #define SUP_STATUS_WAIT_MS 3000
 
-static void gather_status(const struct sup_params *p, struct sup_child *kids, time_t started)
+static void gather_status(const struct supervise_params *p, struct supervise_child *kids, time_t started)
 {
     char path[1100], uptime[64];
     struct buf b = BUF_INIT;
@@ -75,7 +75,7 @@ static void gather_status(const struct sup_params *p, struct sup_child *kids, ti
     if (p->status_header)
         p->status_header(p->ctx, &b);
     for (int i = 0; i < p->count; i++) {
-        sup_child_status_path(p->common, i, path, sizeof path);
+        supervise_child_status_path(p->common, i, path, sizeof path);
         unlink(path);
         if (kids[i].pid > 0)
             kill(kids[i].pid, SIGUSR2);
@@ -83,7 +83,7 @@ static void gather_status(const struct sup_params *p, struct sup_child *kids, ti
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < p->count; i++) {
-        sup_child_status_path(p->common, i, path, sizeof path);
+        supervise_child_status_path(p->common, i, path, sizeof path);
         FILE *f = NULL;
         /* One deadline for all: each child had the signal since the start. */
         while (kids[i].pid > 0 && !(f = fopen(path, "r"))) {
@@ -108,7 +108,7 @@ static void gather_status(const struct sup_params *p, struct sup_child *kids, ti
     buf_free(&b);
 }
 
-static void reap(const struct sup_params *p, struct sup_child *kids, int stopping)
+static void reap(const struct supervise_params *p, struct supervise_child *kids, int stopping)
 {
     int st;
     pid_t pid;
@@ -129,9 +129,9 @@ static void reap(const struct sup_params *p, struct sup_child *kids, int stoppin
         }
 }
 
-int sup_run(const struct sup_params *p)
+int supervise_run(const struct supervise_params *p)
 {
-    struct sup_child *kids = calloc((size_t)p->count, sizeof *kids);
+    struct supervise_child *kids = calloc((size_t)p->count, sizeof *kids);
     if (!kids) {
         log_error("master: out of memory");
         return 1;

@@ -12,7 +12,7 @@
 #include "buf.h"
 #include "config.h"
 
-struct sup_params {
+struct supervise_params {
     const char *role;                 /* for log lines */
     int count;
     const struct cfg_common *common;  /* pidFile: where status files go */
@@ -25,12 +25,12 @@ struct sup_params {
 };
 
 /* Runs the master until every child is gone after a stop. Returns 0. */
-int sup_run(const struct sup_params *p);
+int supervise_run(const struct supervise_params *p);
 
 /* For a child: the path of its own status file. */
-void sup_child_status_path(const struct cfg_common *common, int index, char *out, size_t cap);
+void supervise_child_status_path(const struct cfg_common *common, int index, char *out, size_t cap);
 /* For a child answering SIGUSR2: writes its status lines whole (a temporary
  * file renamed into place, so the master never reads half a file). 0 or -1. */
-int sup_write_child_status(const struct cfg_common *common, int index, const char *text);
+int supervise_write_child_status(const struct cfg_common *common, int index, const char *text);
 
 #endif
