@@ -240,3 +240,6 @@ $(BUILD)/topology/topo: $(wildcard tests/topology/*.c) $(SHARED_LIB)
 test-topology: deps topology-deps
 	$(MAKE) --no-print-directory all $(BUILD)/topology/topo
 	tests/topology/run.sh $(abspath $(BUILD))
+
+# ---- wss (issue 11): the gateway calls OpenSSL's SSL_CTX API itself (ticket keys, buffers) ----
+$(BUILD)/gateway: LDLIBS += $(shell pkg-config --libs libssl 2>/dev/null)

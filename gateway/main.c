@@ -23,6 +23,7 @@
 #include "regclient.h"
 #include "sock.h"
 #include "supervise.h"
+#include "tlskeys.h"
 #include "state.h"
 
 #define OFF(f) offsetof(struct gateway_cfg, f)
@@ -47,6 +48,9 @@ static const struct cfg_opt gateway_opts[] = {
      "bytes queued to one client before it is closed as a slow consumer"},
     {"ssl_cert", CFG_PATH, OFF(ssl_cert), "", 0, 0, "PEM certificate (chain): with ssl_key, clients connect with wss://"},
     {"ssl_key", CFG_PATH, OFF(ssl_key), "", 0, 0, "PEM private key for ssl_cert"},
+    {"ssl_ticket_key", CFG_STR, OFF(ssl_ticket_key), "", 0, 0,
+     "TLS session-ticket key files (80 random bytes each, absolute paths, comma-separated; the first encrypts, "
+     "all decrypt): the same files on every gateway let clients resume their TLS session anywhere"},
     {"webRoot", CFG_PATH, OFF(webRoot), "", 0, 0, "folder served as static files on the client port (index.html)"},
     {"subprotocols", CFG_STR, OFF(subprotocols), "", 0, 0,
      "WebSocket subprotocols accepted besides none, comma-separated (lws refuses unknown ones)"},
@@ -211,6 +215,26 @@ static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
     if (strcmp(cfg->listen.scheme, "text") == 0 && cfg->ssl_cert[0]) {
         snprintf(err, errlen, "ssl_cert: TLS is offered for websocket:// only");
         return NULL;
+    }
+    if (cfg->ssl_ticket_key[0]) { /* checked here too, so a bad key file fails on the terminal */
+        struct tlskey keys[TLSKEYS_MAX];
+        char why[200];
+        if (!cfg->ssl_cert[0]) {
+            snprintf(err, errlen, "ssl_ticket_key: only with ssl_cert and ssl_key (wss)");
+            return NULL;
+        }
+        for (const char *p = cfg->ssl_ticket_key; *p; p++)
+            if ((p == cfg->ssl_ticket_key || p[-1] == ',' || p[-1] == ' ') && *p != ',' && *p != ' ' && *p != '/') {
+                snprintf(err, errlen, "ssl_ticket_key: absolute paths only (the daemon runs in /): %s",
+                         cfg->ssl_ticket_key);
+                return NULL;
+            }
+        int n = tlskeys_load(cfg->ssl_ticket_key, keys, why, sizeof why);
+        OPENSSL_cleanse(keys, sizeof keys);
+        if (n < 0) {
+            snprintf(err, errlen, "ssl_ticket_key: %s", why);
+            return NULL;
+        }
     }
     if (!netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &ip) || ip == 0) {
         snprintf(err, errlen, "lanIp: '%s' must be a dotted-quad IPv4 address workers can reach (not 0.0.0.0, no "
