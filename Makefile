@@ -130,7 +130,7 @@ bench-deps:
 BENCH_CFLAGS := -std=c11 -Wall -Wextra -Wstrict-prototypes -Wshadow
 $(BUILD)/bench/wsload: tests/bench/wsload.c
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcrypto
+	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lssl -lcrypto
 
 # register + gateway + wsload are required; the rest (business, apps) is built if it builds,
 # and the scenarios that need it are skipped when it is missing.
