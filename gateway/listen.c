@@ -26,6 +26,11 @@ int listen_tune_ssl_ctx(struct clients *cs, SSL_CTX *ctx)
     /* One ticket per handshake, not OpenSSL's two: a phone resumes once per
      * reconnect, and each ticket costs an encryption and a write. */
     SSL_CTX_set_num_tickets(ctx, 1);
+    /* No server-side session cache: resumption is by ticket only (stateless,
+     * works across processes and servers). A cache would keep every
+     * session in memory after its connection is gone and walk them all
+     * every 255 handshakes to expire the old ones. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (cs->nticket_keys > 0) {
         char err[160];
         if (tlskeys_attach(ctx, cs->ticket_keys, cs->nticket_keys, err, sizeof err) < 0) {

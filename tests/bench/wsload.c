@@ -531,11 +531,13 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     if (c->sess)
         SSL_SESSION_free(c->sess);
     c->sess = sess;
-    if (O.mode == M_CHURN) {
-        if (W.last_sess)
-            SSL_SESSION_free(W.last_sess);
-        SSL_SESSION_up_ref(sess);
-        W.last_sess = sess;
+    if (O.mode == M_CHURN) { /* kept aside, never offered itself (see on_connected_tcp) */
+        SSL_SESSION *copy = SSL_SESSION_dup(sess);
+        if (copy) {
+            if (W.last_sess)
+                SSL_SESSION_free(W.last_sess);
+            W.last_sess = copy;
+        }
     }
     return 1; /* we keep the reference */
 }
@@ -555,9 +557,18 @@ static void on_connected_tcp(struct conn *c)
             die("SSL_new failed");
         SSL_set_app_data(c->ssl, c);
         SSL_set_connect_state(c->ssl);
-        SSL_SESSION *offer = O.mode == M_CHURN ? W.last_sess : c->sess;
-        if (O.resume && offer)
-            SSL_set_session(c->ssl, offer);
+        if (O.resume && O.mode == M_CHURN && W.last_sess) {
+            /* OpenSSL offers a TLS 1.3 session once; connections in flight
+             * together each get a copy of the newest one, so every churn
+             * handshake after the first few is a resumption. */
+            SSL_SESSION *copy = SSL_SESSION_dup(W.last_sess);
+            if (copy) {
+                SSL_set_session(c->ssl, copy);
+                SSL_SESSION_free(copy);
+            }
+        } else if (O.resume && c->sess) {
+            SSL_set_session(c->ssl, c->sess);
+        }
         c->st = ST_TLS;
         tls_step(c);
         return;
