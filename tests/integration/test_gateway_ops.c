@@ -458,27 +458,31 @@ static void test_wss_resumes_across_gateways(void)
     snprintf(t1, sizeof t1, "--ssl_ticket_key=%s", k1);
     snprintf(t2, sizeof t2, "--ssl_ticket_key=%s", k2);
     snprintf(t21, sizeof t21, "--ssl_ticket_key=%s,%s", k2, k1);
+    /* No fatal assertion while gateways run: each one is stopped at the end. */
     struct gw a = {0}, b = {0}, other = {0}, rotated = {0};
-    CU_ASSERT_FATAL(gw_start(&a, "tls-a", oc, ok, t1, NULL) == 0);
-    CU_ASSERT_FATAL(gw_start(&b, "tls-b", oc, ok, t1, NULL) == 0);
-    CU_ASSERT_FATAL(gw_start(&other, "tls-other", oc, ok, t2, NULL) == 0);
-    CU_ASSERT_FATAL(gw_start(&rotated, "tls-rotated", oc, ok, t21, NULL) == 0);
-
+    int up = gw_start(&a, "tls-a", oc, ok, t1, NULL) == 0;
+    up = gw_start(&b, "tls-b", oc, ok, t1, NULL) == 0 && up;
+    up = gw_start(&other, "tls-other", oc, ok, t2, NULL) == 0 && up;
+    up = gw_start(&rotated, "tls-rotated", oc, ok, t21, NULL) == 0 && up;
+    CU_ASSERT(up);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_SESSION *s = NULL;
-    CU_ASSERT_FATAL(wss_handshake(a.ws_port, ctx, NULL, &s) == 0); /* a full handshake */
-    CU_ASSERT_FATAL(s != NULL && SSL_SESSION_is_resumable(s));
-    CU_ASSERT(wss_handshake(b.ws_port, ctx, s, NULL) == 1);
-    CU_ASSERT(wss_handshake(a.ws_port, ctx, s, NULL) == 1);
-    CU_ASSERT(wss_handshake(rotated.ws_port, ctx, s, NULL) == 1);
-    CU_ASSERT(wss_handshake(other.ws_port, ctx, s, NULL) == 0); /* unknown key: a full handshake, still served */
+    int first = up ? wss_handshake(a.ws_port, ctx, NULL, &s) : -1;
+    CU_ASSERT(first == 0); /* a full handshake */
+    CU_ASSERT(s != NULL && SSL_SESSION_is_resumable(s));
+    if (first == 0 && s) {
+        CU_ASSERT(wss_handshake(b.ws_port, ctx, s, NULL) == 1);
+        CU_ASSERT(wss_handshake(a.ws_port, ctx, s, NULL) == 1);
+        CU_ASSERT(wss_handshake(rotated.ws_port, ctx, s, NULL) == 1);
+        CU_ASSERT(wss_handshake(other.ws_port, ctx, s, NULL) == 0); /* unknown key: a full handshake, still served */
+    }
     SSL_SESSION_free(s);
     SSL_CTX_free(ctx);
-    gw_stop(&a);
-    gw_stop(&b);
-    gw_stop(&other);
-    gw_stop(&rotated);
+    struct gw *all[] = {&a, &b, &other, &rotated};
+    for (int i = 0; i < 4; i++)
+        if (all[i]->pid > 0)
+            gw_stop(all[i]);
 
     char out[200];
     snprintf(out, sizeof out, "%s/tls-bad.out", dir);
