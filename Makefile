@@ -140,7 +140,7 @@ bench-deps:
 BENCH_CFLAGS := -std=c11 -Wall -Wextra -Wstrict-prototypes -Wshadow
 $(BUILD)/bench/wsload: tests/bench/wsload.c
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lcrypto
+	$(CC) -D_GNU_SOURCE $(BENCH_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lssl -lcrypto
 
 # The write() floor of a broadcast delivery (tests/bench/floor.c), with an
 # io_uring variant when liburing is there.
@@ -440,3 +440,6 @@ deb: deps deb-deps lottery-vendor
 # built with pkg-config, then purged: nothing left behind (tests/package/run.sh). Root.
 test-package: deb
 	tests/package/run.sh $(DEB_FILE)
+
+# ---- wss (issue 11): the gateway calls OpenSSL's SSL_CTX API itself (ticket keys, buffers) ----
+$(BUILD)/gateway: LDLIBS += $(shell pkg-config --libs libssl 2>/dev/null)

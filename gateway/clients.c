@@ -413,6 +413,8 @@ int clients_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         preread_info_free(lws_get_opaque_user_data(wsi)); /* gone before its handshake */
         lws_set_opaque_user_data(wsi, NULL);
         return 0;
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        return listen_tune_ssl_ctx(cs, user);
     case LWS_CALLBACK_RECEIVE_PONG:
         c->silent_ticks = -1;
         return 0;

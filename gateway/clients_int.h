@@ -13,6 +13,7 @@
 #include "clients.h"
 #include "gwmsg.h"
 #include "lan.h"
+#include "tlskeys.h"
 #include "trust.h"
 
 struct gws_client;
@@ -88,6 +89,9 @@ struct clients {
     struct trust_list trusted;        /* trustedProxies */
     struct iplimit *iplimit;          /* maxConnectionsPerIp (NULL: no limit) */
     struct preread *pre;              /* PROXY header / raw request head before lws (NULL: none needed) */
+    struct tlskey ticket_keys[TLSKEYS_MAX]; /* ssl_ticket_key, read before the vhost's SSL_CTX exists */
+    int nticket_keys;
+    int tls_ctx_tuned;                /* the SSL_CTX hook ran (listen_tune_ssl_ctx) */
 };
 
 static inline struct clients *owner_of(struct lws *wsi)

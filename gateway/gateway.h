@@ -36,6 +36,7 @@ struct gateway_cfg {
     char *router;
     char *ssl_cert;
     char *ssl_key;
+    char *ssl_ticket_key;
     char *webRoot;
     char *subprotocols;
     int proxyProtocol;

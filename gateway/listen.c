@@ -17,6 +17,36 @@
 #include "wshead.h"
 #include "wsguard.h"
 
+/* lws hands us the vhost's SSL_CTX once, while creating the vhost (the
+ * "load extra server verify certs" callback is the only hook it has for the
+ * server context). */
+int listen_tune_ssl_ctx(struct clients *cs, SSL_CTX *ctx)
+{
+    /* An idle TLS connection keeps no record buffers: OpenSSL frees them
+     * whenever they are empty (about 34 KB per connection otherwise, allocated
+     * again on the next record). */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 0);
+    /* One ticket per handshake, not OpenSSL's two: a phone resumes once per
+     * reconnect, and each ticket costs an encryption and a write. */
+    SSL_CTX_set_num_tickets(ctx, 1);
+    /* No server-side session cache: resumption is by ticket only (stateless,
+     * works across processes and servers). OpenSSL does not cache TLS 1.3
+     * ticket sessions anyway; for TLS 1.2 clients a per-process cache would
+     * keep each session after its connection (up to 20,480) and walk them
+     * all every 255 handshakes, for resumptions that mostly land elsewhere. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (cs->nticket_keys > 0) {
+        char err[160];
+        if (tlskeys_attach(ctx, cs->ticket_keys, cs->nticket_keys, err, sizeof err) < 0) {
+            log_error("ssl_ticket_key: %s", err);
+            return 1;
+        }
+    }
+    cs->tls_ctx_tuned = 1;
+    return 0;
+}
+
 static lws_adoption_type adopt_type(const struct clients *cs)
 {
     if (cs->text)
@@ -187,6 +217,13 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
         snprintf(err, errlen, "metricsAllow: %s", why);
         return -1;
     }
+    if (tls && cfg->ssl_ticket_key[0]) {
+        cs->nticket_keys = tlskeys_load(cfg->ssl_ticket_key, cs->ticket_keys, why, sizeof why);
+        if (cs->nticket_keys < 0) {
+            snprintf(err, errlen, "ssl_ticket_key: %s", why);
+            return -1;
+        }
+    }
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[] = {gw->loop};
@@ -244,6 +281,13 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
         snprintf(err, errlen, tls ? "cannot create the wss vhost: check ssl_cert %s and ssl_key %s"
                                   : "cannot create the libwebsockets vhost",
                  cfg->ssl_cert, cfg->ssl_key);
+        lws_context_destroy(cs->ctx);
+        return -1;
+    }
+    OPENSSL_cleanse(cs->ticket_keys, sizeof cs->ticket_keys); /* the SSL_CTX holds its copy now */
+    if (tls && !cs->tls_ctx_tuned) {
+        snprintf(err, errlen, "the wss vhost was created without its SSL_CTX hook: ticket keys and memory "
+                              "settings would be silently missing");
         lws_context_destroy(cs->ctx);
         return -1;
     }

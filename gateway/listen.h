@@ -11,6 +11,9 @@
  * (cs->lfd, owned). -1 with a message in err; what was created is released
  * by listen_free. */
 int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen);
+/* The vhost's SSL_CTX, once, while lws creates it: ticket keys and memory
+ * settings. 0, or 1 to fail the vhost. */
+int listen_tune_ssl_ctx(struct clients *cs, SSL_CTX *ctx);
 /* Stops accepting and closes the listening socket (graceful stop). */
 void listen_stop(struct clients *cs);
 /* Destroys the context (every client's ON_CLOSE runs) and the tables. */

@@ -25,6 +25,7 @@
 #include "sock.h"
 #include "supervise.h"
 #include "trust.h"
+#include "tlskeys.h"
 #include "state.h"
 
 #define OFF(f) offsetof(struct gateway_cfg, f)
@@ -51,6 +52,9 @@ static const struct cfg_opt gateway_opts[] = {
      "bytes queued to one client before it is closed as a slow consumer"},
     {"ssl_cert", CFG_PATH, OFF(ssl_cert), "", 0, 0, "PEM certificate (chain): with ssl_key, clients connect with wss://"},
     {"ssl_key", CFG_PATH, OFF(ssl_key), "", 0, 0, "PEM private key for ssl_cert"},
+    {"ssl_ticket_key", CFG_STR, OFF(ssl_ticket_key), "", 0, 0,
+     "TLS session-ticket key files (80 random bytes each, absolute paths, comma-separated; the first encrypts, "
+     "all decrypt): the same files on every gateway let clients resume their TLS session anywhere"},
     {"webRoot", CFG_PATH, OFF(webRoot), "", 0, 0, "folder served as static files on the client port (index.html)"},
     {"subprotocols", CFG_STR, OFF(subprotocols), "", 0, 0,
      "WebSocket subprotocols accepted besides none, comma-separated (lws refuses unknown ones)"},
@@ -222,6 +226,21 @@ static void gateway_check(const void *cfgp, struct cfg_check *chk)
         cfg_problem(chk, "router", "'%s' is not leastConnections, random or client", cfg->router);
     if (cfg->startPort + cfg->count - 1 > 65535)
         cfg_problem(chk, "startPort", "startPort + count - 1 exceeds 65535");
+    if (cfg->ssl_ticket_key[0]) { /* checked before start too, so a bad key file fails on the terminal */
+        if (!cfg->ssl_cert[0])
+            cfg_problem(chk, "ssl_ticket_key", "only with ssl_cert and ssl_key (wss)");
+        int relative = 0;
+        for (const char *p = cfg->ssl_ticket_key; *p; p++)
+            if ((p == cfg->ssl_ticket_key || p[-1] == ',' || p[-1] == ' ') && *p != ',' && *p != ' ' && *p != '/')
+                relative = 1;
+        struct tlskey keys[TLSKEYS_MAX];
+        char why[200];
+        if (relative)
+            cfg_problem(chk, "ssl_ticket_key", "absolute paths only (the daemon runs in /): %s", cfg->ssl_ticket_key);
+        else if (tlskeys_load(cfg->ssl_ticket_key, keys, why, sizeof why) < 0)
+            cfg_problem(chk, "ssl_ticket_key", "%s", why);
+        OPENSSL_cleanse(keys, sizeof keys);
+    }
     if (!cfg->secretKey[0] && !netaddr_is_loopback(cfg->lanIp) && !cfg->allowEmptySecretOnLan)
         cfg_problem(chk, "secretKey", "empty while lanIp %s is not loopback: anyone reaching the internal ports "
                     "could command every client; set secretKey (the same on every role), or "

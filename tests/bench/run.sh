@@ -10,6 +10,7 @@
 #
 # Environment: BENCH_REPEAT (3), BENCH_SCENARIOS (all), BENCH_PIN (1: servers on
 # CPU 0, the load generator on CPU 1), BENCH_PORT (base port), BENCH_HOLD (5 s),
+# BENCH_TLS=0 skips the wss rows (issue 11), BENCH_STORM_CONNS (5000) sizes the wss storm,
 # BENCH_PERF=1 (perf record -g of every server process into <scenario>-<rep>.perf.data;
 # BENCH_PERF_FREQ, 999 Hz), BENCH_SYSCALLS=1 (perf stat counts of send/write/read/epoll
 # calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU).
@@ -82,7 +83,7 @@ start_servers() {
     srv_pids+=($!)
     wait_port "$REG_PORT" || { echo "bench: register did not start"; tail "$run_dir/register.log"; return 1; }
     "${srv_pin[@]}" "$bin/gateway" --listen="websocket://127.0.0.1:$WS_PORT" --startPort="$LAN_PORT" \
-        --registerAddress="127.0.0.1:$REG_PORT" --lanIp=127.0.0.1 --count="$count" \
+        --registerAddress="127.0.0.1:$REG_PORT" --lanIp=127.0.0.1 --count="$count" "${gw_extra[@]}" \
         --pidFile="$run_dir/gw.pid" start >>"$run_dir/gateway.log" 2>&1 &
     m=$!
     srv_pids+=($m)
@@ -108,6 +109,7 @@ start_servers() {
 }
 
 failures=0
+gw_extra=() # more gateway settings for the next scenarios (wss: certificate, ticket key)
 # scenario NAME GW_COUNT NEEDS_BUSINESS WSLOAD_ARGS...
 scenario() {
     local name=$1 count=$2 biz=$3 rep
@@ -184,6 +186,84 @@ scenario broadcast-10k-10ps 2 1 --mode=broadcast --conns=10000 --msgs=100 --rate
 scenario broadcast-10k-100ps 2 1 --mode=broadcast --conns=10000 --msgs=1000 --rate=100 --duration=60
 scenario group-100x100 2 1 --mode=group --groups=100 --group-size=100 --inflight=1 --duration=10 --warmup=2
 
+# ---- wss (issue 11): TLS handshakes, memory, echo and the storm, with their floor ----
+# Throwaway certificates and a ticket key, made here in the build folder (never committed).
+# The floor is measured in the same run: `openssl speed` for the signatures and the key
+# exchange, and a bare `openssl s_server` (also on CPU 0) with the same generator.
+if [ "${BENCH_TLS:-1}" = 1 ] && { [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" wss"* || " $BENCH_SCENARIOS " == *" floor"* ]]; }; then
+    tlsdir="$bin/bench/tls"
+    mkdir -p "$tlsdir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 2 \
+        -keyout "$tlsdir/ecdsa.key" -out "$tlsdir/ecdsa.pem" >/dev/null 2>&1 &&
+    openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 \
+        -keyout "$tlsdir/rsa.key" -out "$tlsdir/rsa.pem" >/dev/null 2>&1 &&
+    openssl rand 80 >"$tlsdir/ticket.key" || { echo "bench: cannot make the test certificates"; exit 1; }
+    chmod 600 "$tlsdir"/*.key
+
+    # wss NAME CERT(ecdsa|rsa) GW_COUNT NEEDS_BUSINESS WSLOAD_ARGS...
+    wss() {
+        local name=$1 kind=$2 count=$3 biz=$4
+        shift 4
+        gw_extra=(--ssl_cert="$tlsdir/$kind.pem" --ssl_key="$tlsdir/$kind.key" --ssl_ticket_key="$tlsdir/ticket.key")
+        scenario "$name" "$count" "$biz" --tls=1 "$@"
+        gw_extra=()
+    }
+    SC=${BENCH_STORM_CONNS:-5000}
+    # one connection at a time: connect latency (TCP + TLS + upgrade), and the CPU of one handshake
+    wss wss-latency-ecdsa ecdsa 1 0 --mode=churn --conns=300 --procs=1 --max-pending=1 --settle=0.5
+    # handshakes back to back (16 in flight), each connection closed once open: full, then resumed
+    wss wss-full-ecdsa ecdsa 1 0 --mode=churn --conns=3000 --max-pending=16 --settle=0.5
+    wss wss-resumed-ecdsa ecdsa 1 0 --mode=churn --conns=3000 --max-pending=16 --settle=0.5 --resume=1
+    wss wss-full-rsa rsa 1 0 --mode=churn --conns=3000 --max-pending=16 --settle=0.5
+    # held: connect rate and memory per idle wss connection
+    wss wss-idle-5k-ecdsa ecdsa 1 0 --mode=idle --conns=5000 --hold=2
+    wss wss-idle-5k-rsa rsa 1 0 --mode=idle --conns=5000 --hold=2
+    # echo through the business worker over wss
+    wss wss-echo-1k-x1 ecdsa 2 1 --mode=echo --conns=1000 --inflight=1 --duration=10 --warmup=2
+    # the party's storm: everyone drops, everyone comes back after 0.5 s +-50 % (the lottery
+    # pages' backoff), resuming its TLS session; count=1 (one core) and count=2; and without resumption
+    wss wss-storm-${SC}-c1 ecdsa 1 0 --mode=storm --conns="$SC" --rounds=2 --backoff=0.5 --resume=1
+    wss wss-storm-${SC}-c2 ecdsa 2 0 --mode=storm --conns="$SC" --rounds=2 --backoff=0.5 --resume=1
+    wss wss-storm-${SC}-c1-full ecdsa 1 0 --mode=storm --conns="$SC" --rounds=2 --backoff=0.5 --resume=0
+
+    # the floor: a bare `openssl s_server` (TLS 1.3, one ticket, as the gateway) with the same
+    # generator, handshake only (it serves one connection at a time)
+    floor() { # NAME CERT WSLOAD_ARGS...
+        local name=$1 kind=$2 rep port=$((BASE + 7))
+        shift 2
+        if [ -n "${BENCH_SCENARIOS:-}" ] && ! [[ " $BENCH_SCENARIOS " == *" floor"* || " $BENCH_SCENARIOS " == *" $name "* ]]; then
+            return
+        fi
+        for ((rep = 1; rep <= REPEAT; rep++)); do
+            "${srv_pin[@]}" openssl s_server -accept "127.0.0.1:$port" -cert "$tlsdir/$kind.pem" -key "$tlsdir/$kind.key" \
+                -tls1_3 -num_tickets 1 -www -quiet </dev/null >>"$run_dir/s_server.log" 2>&1 &
+            local sp=$!
+            srv_pids+=($sp)
+            wait_port "$port" || { echo "bench: openssl s_server did not start"; failures=$((failures + 1)); stop_servers; return; }
+            "${cli_pin[@]}" "$WSLOAD" --port="$port" --gw-pids="$sp" --label="$name" --json="$out/$name-$rep.json" \
+                --tls-only=1 "$@" 2>"$run_dir/wsload.err"
+            [ $? -eq 0 ] || failures=$((failures + 1))
+            sed 's/^/   /' "$run_dir/wsload.err"
+            stop_servers
+            [ -f "$out/$name-$rep.json" ] && jq -c --arg n "$name" --argjson r "$rep" '. + {scenario: $n, gateway_count: 0, rep: $r}' \
+                "$out/$name-$rep.json" >"$out/.tmp" && mv "$out/.tmp" "$out/$name-$rep.json"
+            sleep 1
+        done
+    }
+    floor floor-sserver-ecdsa ecdsa --mode=churn --conns=3000 --max-pending=16 --settle=0.5
+    floor floor-sserver-rsa rsa --mode=churn --conns=3000 --max-pending=16 --settle=0.5
+    # openssl speed: one signature (the full handshake's server-side work) and one key exchange
+    # (both kinds of handshake), single core, same run
+    if [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" floor"* ]]; then
+        "${srv_pin[@]}" openssl speed -seconds 2 ecdsap256 rsa2048 ecdhx25519 2>/dev/null >"$out/openssl-speed.txt"
+        awk '/^rsa 2048 bits/ { printf "{\"scenario\":\"floor-speed\",\"rsa2048_sign_us\":%.2f,", 1e6 / $6 }
+             /^ *256 bits ecdsa \(nistp256\)/ { printf "\"ecdsap256_sign_us\":%.2f,", 1e6 / $7 }
+             /^ *253 bits ecdh \(X25519\)/ { printf "\"x25519_op_us\":%.2f}\n", 1e6 / $6 }' "$out/openssl-speed.txt" \
+            >"$out/floor-speed-1.json"
+        jq -e . "$out/floor-speed-1.json" >/dev/null 2>&1 || { echo "bench: could not read openssl speed:"; cat "$out/openssl-speed.txt"; rm -f "$out/floor-speed-1.json"; }
+    fi
+fi
+
 # ---- the lottery (issue 8): 5,000 phones sign in through two gateways, then a draw ----
 # tests/bench/lottery.sh starts its own servers (two gateway instances, apps/lottery);
 # its JSON goes into $out with the others, so the summary below includes it.
@@ -227,7 +307,7 @@ jq -s '
   | sort_by(.scenario)' "${files[@]}" >"$out/summary.json"
 
 {
-    printf 'scenario\truns\tconns\tconnected\tconn/s\tclient_us/conn\tserver_us/conn\tB/conn\tRSS_held_MB\tops/s\tsrv_us/op\tp50_ms\tp99_ms\tp99.9_ms\tlost\tstorm_ms\n'
+    printf 'scenario\truns\tconns\tconnected\tconn/s\tclient_us/conn\tserver_us/conn\tB/conn\tRSS_held_MB\tops/s\tsrv_us/op\tp50_ms\tp99_ms\tp99.9_ms\tlost\tstorm_ms\tconn_p50_ms\tresumed\tsrv_us/reconn\n'
     jq -r '
       def r(k; d): .metrics[k] as $m | if $m == null or $m.median == null then "-"
         else "\($m.median * pow(10; d) | round / pow(10; d))[\($m.min * pow(10; d) | round / pow(10; d))..\($m.max * pow(10; d) | round / pow(10; d))]" end;
@@ -235,11 +315,24 @@ jq -s '
              r("client_cpu_us_per_conn"; 1), r("server_cpu_us_per_conn"; 1), r("gw_bytes_per_conn"; 0),
              (.metrics.gw_rss_held_kb.median // null | if . == null then "-" else (. / 1024 | round | tostring) end),
              r("ops_per_s"; 0), r("server_cpu_us_per_op"; 2), r("p50_ms"; 2), r("p99_ms"; 2), r("p999_ms"; 2),
-             r("lost"; 0), r("storm_back_max_ms"; 0)] | @tsv' "$out/summary.json"
+             r("lost"; 0), r("storm_back_max_ms"; 0), r("connect_p50_ms"; 2),
+             (if .metrics.storm_resumed then r("storm_resumed"; 0) else r("tls_resumed_connect"; 0) end),
+             r("server_cpu_us_per_reconnect"; 0)] | @tsv' "$out/summary.json"
 } >"$out/summary.tsv"
 echo
 echo "median [min..max] over $REPEAT runs; B/conn = gateway RSS delta / connections; CPU from /proc/<pid>/stat"
 column -t -s $'\t' "$out/summary.tsv" 2>/dev/null || cat "$out/summary.tsv"
+# wss against its floor, medians of this run (issue 11)
+jq -r 'def m(s; k): (map(select(.scenario == s))[0].metrics[k].median // null);
+  def ratio(a; b): if a == null or b == null or b == 0 then "-" else "\(a / b * 100 | round / 100)" end;
+  (m("wss-full-ecdsa"; "server_cpu_us_per_conn")) as $fe | (m("wss-full-rsa"; "server_cpu_us_per_conn")) as $fr |
+  (m("wss-resumed-ecdsa"; "server_cpu_us_per_conn")) as $re |
+  (m("floor-sserver-ecdsa"; "server_cpu_us_per_conn")) as $se | (m("floor-sserver-rsa"; "server_cpu_us_per_conn")) as $sr |
+  (m("floor-speed"; "ecdsap256_sign_us")) as $ecs | (m("floor-speed"; "rsa2048_sign_us")) as $rss | (m("floor-speed"; "x25519_op_us")) as $x |
+  select($fe != null or $se != null) |
+  "wss server CPU per handshake (µs): full ECDSA \($fe), full RSA \($fr), resumed \($re); resumed/full ECDSA \(ratio($re; $fe))",
+  "floor: openssl s_server full ECDSA \($se), RSA \($sr) µs; ours/s_server ECDSA \(ratio($fe; $se)), RSA \(ratio($fr; $sr)); openssl speed: P-256 sign \($ecs), RSA-2048 sign \($rss), X25519 \($x) µs"
+  ' "$out/summary.json"
 
 # The broadcast rows against the floor of the same run (all server processes' CPU
 # per delivery over the floor's one write() per delivery).

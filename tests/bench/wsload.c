@@ -17,6 +17,16 @@
  *   group      N = groups * group-size; member 0 of each group sends
  *              `group:G:g,<grp>,<seq>,<t>` with --inflight k
  *   storm      connect N, then --rounds times: everyone drops and reconnects
+ *              (--backoff=S: each after S seconds +-50 % at random, doubling
+ *              after a failure, as the lottery pages do; else --max-pending
+ *              at a time)
+ *   churn      N handshakes, each connection closed as soon as it is open
+ *              (--max-pending at a time): the cost of one handshake
+ *
+ * --tls=1: wss (OpenSSL, non-blocking handshakes, no SNI, no certificate
+ * check); --resume=1 offers each connection's last TLS session again (churn:
+ * the worker's last one); --tls-only=1: a connection is open once TLS is up,
+ * no WebSocket upgrade (to measure a bare `openssl s_server` with churn).
  *
  * Everything is bounded: each phase has a deadline, the process stops by itself.
  * The parent samples the server processes (--gw-pids: memory and CPU,
@@ -27,7 +37,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -48,8 +60,9 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_IDLE, M_ECHO, M_BCAST, M_GROUP, M_STORM };
-static const char *mode_names[] = {"idle", "echo", "broadcast", "group", "storm"};
+enum mode { M_IDLE, M_ECHO, M_BCAST, M_GROUP, M_STORM, M_CHURN };
+static const char *mode_names[] = {"idle", "echo", "broadcast", "group", "storm", "churn"};
+#define NMODES 6
 
 #define MAX_PROCS 64
 #define MAX_PIDS 32
@@ -65,7 +78,8 @@ struct opts {
     int src_first, src_count;
     double hold, duration, warmup, connect_timeout, settle, drain;
     long inflight, msgs, size, groups, group_size, rounds, max_pending;
-    double rate;
+    double rate, backoff;
+    int tls, resume, tls_only;
     int gw_pids[MAX_PIDS], ngw, other_pids[MAX_PIDS], nother;
     char label[128];
     char json[512];
@@ -86,7 +100,8 @@ struct wres {
     int64_t conn0, t_last0;          /* connected, last handshake: at the end of the connect phase */
     double cpu[MAX_PHASES];          /* this worker's user+sys seconds per phase */
     int64_t sent, recv, recv_win, lost, ooo, dup;
-    int64_t round_back[MAX_ROUNDS], round_failed[MAX_ROUNDS];
+    int64_t round_back[MAX_ROUNDS], round_failed[MAX_ROUNDS], round_resumed[MAX_ROUNDS];
+    int64_t tls_done, resumed, resumed0, retries; /* TLS handshakes done, of them resumed; resumed at the end of phase 0 */
     uint64_t hist[NB];               /* message latency, µs */
     uint64_t chist[NB];              /* connect (TCP + handshake) latency, µs */
 };
@@ -209,11 +224,14 @@ static void dbuf_consume(struct dbuf **pb, size_t n)
 
 /* ---- connections ---- */
 
-enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN };
+enum { ST_FREE, ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_OPEN };
 
 struct conn {
     int fd;
-    uint8_t st, want_out;
+    uint8_t st, want_out, attempt;
+    SSL *ssl;                  /* --tls: the connection's TLS state */
+    SSL_SESSION *sess;         /* --tls: the last session the server gave us (a ticket) */
+    int64_t t_next;            /* storm with --backoff: when to reconnect */
     uint8_t key[16];
     uint32_t gid, group;
     uint32_t inflight;
@@ -231,6 +249,9 @@ static struct {
     uint64_t rng;
     int64_t measure_from, stop_send;
     int round;
+    int backoff_on;           /* a storm round with --backoff is under way */
+    SSL_CTX *tls;
+    SSL_SESSION *last_sess;   /* churn --resume: the worker's newest session */
     uint8_t rbuf[1 << 16];
 } W;
 
@@ -242,11 +263,50 @@ static uint64_t rnd(void)
     return W.rng;
 }
 
+static double rnd01(void)
+{
+    return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
 static void ep_mod(struct conn *c, int out)
 {
     struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.u32 = (uint32_t)(c - W.c)};
     c->want_out = (uint8_t)out;
     epoll_ctl(W.ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* read()/write() over TCP or TLS: > 0 bytes, 0 end of stream, -1 with
+ * errno EAGAIN (try again on the next event) or another error. */
+static ssize_t io_ret(struct conn *c, int r)
+{
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        ERR_clear_error();
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+static ssize_t io_read(struct conn *c, void *p, size_t n)
+{
+    if (!c->ssl)
+        return read(c->fd, p, n);
+    return io_ret(c, SSL_read(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n)));
+}
+
+static ssize_t io_write(struct conn *c, const void *p, size_t n)
+{
+    if (!c->ssl)
+        return write(c->fd, p, n);
+    return io_ret(c, SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n)));
 }
 
 static void conn_close(struct conn *c, int by_server)
@@ -259,6 +319,13 @@ static void conn_close(struct conn *c, int by_server)
         W.pending--;
     if (by_server && c->st == ST_OPEN)
         W.r->server_closed++;
+    if (c->ssl) {
+        /* A dropped connection, not a TLS close: nothing more is sent, and
+         * marking it shut keeps OpenSSL from invalidating its session. */
+        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
     c->fd = -1;
     c->st = ST_FREE;
@@ -268,10 +335,26 @@ static void conn_close(struct conn *c, int by_server)
     c->in = c->out = c->frag = NULL;
 }
 
+static double rnd01(void);
+
+/* The lottery pages' reconnect delay: 0.5 s doubling to 15 s, +-50 % at random. */
+static int64_t backoff_delay(int attempt)
+{
+    double base = O.backoff * (double)(1 << (attempt < 5 ? attempt : 5));
+    if (base > 15)
+        base = 15;
+    return (int64_t)(base * (0.5 + rnd01()) * 1e9);
+}
+
 static void conn_fail(struct conn *c)
 {
-    W.r->failed++;
     conn_close(c, 0);
+    if (W.backoff_on) { /* tries again later, like a phone: a failure only if still out at the deadline */
+        W.r->retries++;
+        c->t_next = now_ns() + backoff_delay(++c->attempt);
+        return;
+    }
+    W.r->failed++;
 }
 
 static void conn_write(struct conn *c, const void *p, size_t n)
@@ -279,7 +362,7 @@ static void conn_write(struct conn *c, const void *p, size_t n)
     if (c->st == ST_FREE)
         return;
     if (!c->out) {
-        ssize_t w = write(c->fd, p, n);
+        ssize_t w = io_write(c, p, n);
         if (w == (ssize_t)n)
             return;
         if (w < 0) {
@@ -300,7 +383,7 @@ static void conn_write(struct conn *c, const void *p, size_t n)
 static void flush_out(struct conn *c)
 {
     while (c->out) {
-        ssize_t w = write(c->fd, c->out->d, c->out->len);
+        ssize_t w = io_write(c, c->out->d, c->out->len);
         if (w < 0) {
             if (errno == EAGAIN)
                 return;
@@ -405,6 +488,60 @@ static int conn_start(struct conn *c)
     return 0;
 }
 
+static void on_open(struct conn *c);
+static void send_upgrade(struct conn *c);
+
+/* One step of the TLS handshake; the upgrade request once it is done. */
+static void tls_step(struct conn *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        W.r->tls_done++;
+        if (SSL_session_reused(c->ssl))
+            W.r->resumed++;
+        if (O.tls_only) {
+            c->st = ST_OPEN;
+            W.pending--;
+            W.open++;
+            ep_mod(c, 0);
+            on_open(c);
+            return;
+        }
+        send_upgrade(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (c->want_out != (e == SSL_ERROR_WANT_WRITE))
+            ep_mod(c, e == SSL_ERROR_WANT_WRITE);
+        return;
+    }
+    ERR_clear_error();
+    W.r->hs_fail++;
+    conn_fail(c);
+}
+
+/* OpenSSL hands over each session ticket the server sends (TLS 1.3: after
+ * the handshake, with the first data); the connection keeps the newest. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct conn *c = SSL_get_app_data(ssl);
+    if (!c)
+        return 0;
+    if (c->sess)
+        SSL_SESSION_free(c->sess);
+    c->sess = sess;
+    if (O.mode == M_CHURN) { /* kept aside, never offered itself (see on_connected_tcp) */
+        SSL_SESSION *copy = SSL_SESSION_dup(sess);
+        if (copy) {
+            if (W.last_sess)
+                SSL_SESSION_free(W.last_sess);
+            W.last_sess = copy;
+        }
+    }
+    return 1; /* we keep the reference */
+}
+
 static void on_connected_tcp(struct conn *c)
 {
     int err = 0;
@@ -414,6 +551,33 @@ static void on_connected_tcp(struct conn *c)
         conn_fail(c);
         return;
     }
+    if (O.tls) {
+        c->ssl = SSL_new(W.tls);
+        if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+            die("SSL_new failed");
+        SSL_set_app_data(c->ssl, c);
+        SSL_set_connect_state(c->ssl);
+        if (O.resume && O.mode == M_CHURN && W.last_sess) {
+            /* OpenSSL offers a TLS 1.3 session once; connections in flight
+             * together each get a copy of the newest one, so every churn
+             * handshake after the first few is a resumption. */
+            SSL_SESSION *copy = SSL_SESSION_dup(W.last_sess);
+            if (copy) {
+                SSL_set_session(c->ssl, copy);
+                SSL_SESSION_free(copy);
+            }
+        } else if (O.resume && c->sess) {
+            SSL_set_session(c->ssl, c->sess);
+        }
+        c->st = ST_TLS;
+        tls_step(c);
+        return;
+    }
+    send_upgrade(c);
+}
+
+static void send_upgrade(struct conn *c)
+{
     for (int i = 0; i < 16; i += 8) {
         uint64_t r = rnd();
         memcpy(c->key + i, &r, 8);
@@ -430,8 +594,6 @@ static void on_connected_tcp(struct conn *c)
 }
 
 /* ---- what arrives ---- */
-
-static void on_open(struct conn *c);
 
 static int parse_u64s(const uint8_t *p, size_t n, uint64_t *v, int want)
 {
@@ -696,16 +858,22 @@ static void on_event(uint32_t idx, uint32_t evs)
             on_connected_tcp(c);
         return;
     }
+    if (c->st == ST_TLS) {
+        tls_step(c);
+        return;
+    }
     if ((evs & EPOLLOUT) && c->out)
         flush_out(c);
     if (c->st == ST_FREE)
         return;
     if (evs & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-        for (int k = 0; k < 4; k++) {
-            ssize_t r = read(c->fd, W.rbuf, sizeof W.rbuf);
+        /* TLS hands out one record per read and may hold more already
+         * taken from the socket: read until it says there is nothing. */
+        for (int k = 0; k < (c->ssl ? 64 : 4); k++) {
+            ssize_t r = io_read(c, W.rbuf, sizeof W.rbuf);
             if (r > 0) {
                 conn_input(c, W.rbuf, (size_t)r);
-                if (c->st == ST_FREE || (size_t)r < sizeof W.rbuf)
+                if (c->st == ST_FREE || (!c->ssl && (size_t)r < sizeof W.rbuf))
                     return;
                 continue;
             }
@@ -741,6 +909,8 @@ static void on_open(struct conn *c)
     W.r->chist[hist_idx((uint64_t)(now - c->t_start) / 1000)]++;
     if (O.mode == M_GROUP)
         send_text(c, "join:g%u", c->group), W.r->sent--;
+    if (O.mode == M_CHURN) /* a handshake is all it was for */
+        conn_close(c, 0);
 }
 
 static void wait_go(int phase)
@@ -772,7 +942,47 @@ static void connect_all(int64_t deadline)
         pump(10);
     }
     for (long i = 0; i < W.n; i++) /* whatever is still pending at the deadline failed */
-        if (W.c[i].st == ST_CONNECTING || W.c[i].st == ST_HANDSHAKE)
+        if (W.c[i].st == ST_CONNECTING || W.c[i].st == ST_TLS || W.c[i].st == ST_HANDSHAKE)
+            conn_fail(&W.c[i]);
+}
+
+/* A storm round with --backoff: every connection comes back on its own
+ * jittered timer from go on (no --max-pending: phones do not queue), and
+ * tries again with a longer delay when it fails. */
+static void reconnect_backoff(int64_t go, int64_t deadline)
+{
+    for (long i = 0; i < W.n; i++) {
+        W.c[i].attempt = 0;
+        W.c[i].t_next = go + backoff_delay(0);
+    }
+    W.backoff_on = 1;
+    while (now_ns() < deadline) {
+        int64_t now = now_ns(), next = INT64_MAX;
+        long waiting = 0;
+        for (long i = 0; i < W.n; i++) {
+            struct conn *c = &W.c[i];
+            if (c->st != ST_FREE)
+                continue;
+            if (c->t_next <= now) {
+                if (conn_start(c) < 0) {
+                    W.r->failed--; /* counted by conn_start: only a retry here */
+                    W.r->retries++;
+                    c->t_next = now + backoff_delay(++c->attempt);
+                }
+                else
+                    continue;
+            }
+            next = c->t_next < next ? c->t_next : next;
+            waiting++;
+        }
+        if (!waiting && W.pending == 0)
+            break;
+        int64_t ms = next == INT64_MAX ? 10 : (next - now) / 1000000;
+        pump(ms > 10 ? 10 : (int)ms);
+    }
+    W.backoff_on = 0;
+    for (long i = 0; i < W.n; i++)
+        if (W.c[i].st == ST_CONNECTING || W.c[i].st == ST_TLS || W.c[i].st == ST_HANDSHAKE)
             conn_fail(&W.c[i]);
 }
 
@@ -789,6 +999,17 @@ static void run_worker(void)
         W.c[i].fd = -1;
         W.c[i].gid = (uint32_t)(W.base + i);
         W.c[i].group = (uint32_t)((W.base + i) / (O.group_size > 0 ? O.group_size : 1));
+    }
+    if (O.tls) {
+        W.tls = SSL_CTX_new(TLS_client_method());
+        if (!W.tls)
+            die("SSL_CTX_new failed");
+        SSL_CTX_set_verify(W.tls, SSL_VERIFY_NONE, NULL);
+        /* partial, retried writes from our own out buffer; no idle buffers */
+        SSL_CTX_set_mode(W.tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                    SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX_set_session_cache_mode(W.tls, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(W.tls, on_new_session);
     }
     if (bc_efd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
@@ -807,6 +1028,7 @@ static void run_worker(void)
     W.r->cpu[0] = cpu_self() - c0;
     W.r->conn0 = W.r->connected;
     W.r->t_last0 = W.r->t_last;
+    W.r->resumed0 = W.r->resumed;
     atomic_store(&W.r->done, 1);
 
     /* phase 1: the scenario */
@@ -860,6 +1082,7 @@ static void run_worker(void)
         break;
     }
     case M_STORM:
+    case M_CHURN:
         break;
     }
     /* drain: wait for replies still on their way */
@@ -888,10 +1111,14 @@ static void run_worker(void)
             int64_t go = now_ns();
             for (long i = 0; i < W.n; i++)
                 conn_close(&W.c[i], 0);
-            int64_t f0 = W.r->failed;
-            connect_all(go + (int64_t)(O.connect_timeout * 1e9));
+            int64_t f0 = W.r->failed, res0 = W.r->resumed;
+            if (O.backoff > 0)
+                reconnect_backoff(go, go + (int64_t)(O.connect_timeout * 1e9));
+            else
+                connect_all(go + (int64_t)(O.connect_timeout * 1e9));
             W.r->round_back[r] = W.r->t_last;
             W.r->round_failed[r] = W.r->failed - f0;
+            W.r->round_resumed[r] = W.r->resumed - res0;
             W.r->cpu[2 + r] = cpu_self() - cr;
             atomic_store(&W.r->done, 3 + r);
         }
@@ -1070,12 +1297,12 @@ static int parse_pids(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: wsload --mode=idle|echo|broadcast|group|storm [--host=127.0.0.1] [--port=1240]\n"
+            "usage: wsload --mode=idle|echo|broadcast|group|storm|churn [--host=127.0.0.1] [--port=1240]\n"
             "  [--conns=N] [--procs=P (default: conns/per-proc rounded up, at least 2)] [--per-proc=19000]\n"
             "  [--src-first=2] [--src-count=8] [--max-pending=256] [--connect-timeout=120]\n"
             "  [--hold=S] [--duration=S] [--warmup=S] [--drain=S] [--settle=S] [--inflight=K] [--size=B]\n"
             "  [--msgs=M] [--rate=R (0 = next when all got the last)] [--groups=G] [--group-size=S]\n"
-            "  [--rounds=R] [--gw-pids=a,b] [--other-pids=c,d] [--label=TEXT] [--json=FILE]\n");
+            "  [--rounds=R] [--backoff=S] [--tls=0|1] [--resume=0|1] [--tls-only=0|1] [--gw-pids=a,b] [--other-pids=c,d] [--label=TEXT] [--json=FILE]\n");
     exit(2);
 }
 
@@ -1091,7 +1318,7 @@ static void parse_args(int argc, char **argv)
 #define DBL(name, field) else if (!strcmp(a, name)) O.field = strtod(v, NULL)
         if (!strcmp(a, "mode")) {
             int k = -1;
-            for (int m = 0; m < 5; m++)
+            for (int m = 0; m < NMODES; m++)
                 if (!strcmp(v, mode_names[m]))
                     k = m;
             if (k < 0)
@@ -1108,6 +1335,10 @@ static void parse_args(int argc, char **argv)
         NUM("conns", conns); NUM("procs", procs); NUM("per-proc", per_proc); NUM("inflight", inflight);
         NUM("msgs", msgs); NUM("size", size); NUM("groups", groups); NUM("group-size", group_size);
         NUM("rounds", rounds); NUM("max-pending", max_pending);
+        else if (!strcmp(a, "tls")) O.tls = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "resume")) O.resume = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "tls-only")) O.tls_only = (int)strtol(v, NULL, 10);
+        DBL("backoff", backoff);
         DBL("hold", hold); DBL("duration", duration); DBL("warmup", warmup); DBL("drain", drain);
         DBL("settle", settle); DBL("connect-timeout", connect_timeout); DBL("rate", rate);
         else usage();
@@ -1129,6 +1360,8 @@ static void parse_args(int argc, char **argv)
         die("--procs must be between 1 and %d and at most --conns", MAX_PROCS);
     if (O.mode == M_STORM && O.rounds < 1)
         O.rounds = 1;
+    if (O.tls_only)
+        O.tls = 1;
 }
 
 int main(int argc, char **argv)
@@ -1251,6 +1484,7 @@ int main(int argc, char **argv)
         T.server_closed += w->server_closed; T.unexpected += w->unexpected; T.joined += w->joined;
         T.sent += w->sent; T.recv += w->recv; T.recv_win += w->recv_win; T.lost += w->lost;
         T.ooo += w->ooo; T.dup += w->dup;
+        T.resumed0 += w->resumed0;
         ccpu0 += w->cpu[0];
         ccpu1 += w->cpu[1];
         if (w->t_first && w->t_first < t_first) t_first = w->t_first;
@@ -1280,6 +1514,11 @@ int main(int argc, char **argv)
     jint("connected", T.conn0);
     jint("failed", T.failed);
     jint("handshake_failed", T.hs_fail);
+    jint("tls", O.tls);
+    if (O.tls) {
+        jint("tls_resume", O.resume);
+        jint("tls_resumed_connect", T.resumed0);
+    }
     jint("timed_out", timed_out);
     jnum("connect_s", conn_s);
     jnum("connect_rate", conn_s > 0 ? (double)T.conn0 / conn_s : 0);
@@ -1355,6 +1594,18 @@ int main(int argc, char **argv)
         for (int r = 0; r < O.rounds; r++)
             c += round_cpu[r];
         jnum("server_cpu_us_per_reconnect", c * 1e6 / (double)(O.rounds * O.conns));
+        jnum("backoff_s", O.backoff);
+        if (O.tls) {
+            int64_t res = 0;
+            for (long i = 0; i < O.procs; i++)
+                for (int r = 0; r < O.rounds; r++)
+                    res += S->w[i].round_resumed[r];
+            jint("storm_resumed", res);
+        }
+        int64_t retries = 0;
+        for (long i = 0; i < O.procs; i++)
+            retries += S->w[i].retries;
+        jint("storm_retries", retries);
     }
     fputs("}\n", J);
     if (jf)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "fakebw.h"
@@ -357,6 +358,118 @@ static void test_wss(void)
     gw_stop(&g);
 }
 
+/* One wss handshake up to the 101 answer on a real OpenSSL client, offering
+ * `resume` when not NULL. Returns SSL_session_reused (0/1), -1 on failure;
+ * *out gets the session (its ticket came with the 101) for the next one. */
+static int wss_handshake(int port, SSL_CTX *ctx, SSL_SESSION *resume, SSL_SESSION **out)
+{
+    int fd = tu_connect(port, 2000);
+    if (fd < 0)
+        return -1;
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (resume)
+        SSL_set_session(ssl, resume);
+    int rc = -1;
+    if (SSL_connect(ssl) == 1) {
+        const char *req = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        SSL_write(ssl, req, (int)strlen(req));
+        char resp[1024];
+        int n = 0;
+        while (n < (int)sizeof resp - 1) {
+            int r = SSL_read(ssl, resp + n, (int)sizeof resp - 1 - n);
+            if (r <= 0)
+                break;
+            n += r;
+            resp[n] = 0;
+            if (strstr(resp, "\r\n\r\n"))
+                break;
+        }
+        if (n >= 12 && strncmp(resp, "HTTP/1.1 101", 12) == 0)
+            rc = SSL_session_reused(ssl);
+        if (out)
+            *out = SSL_get1_session(ssl);
+        SSL_shutdown(ssl); /* an SSL freed without close_notify marks its session not resumable */
+    }
+    SSL_free(ssl);
+    tu_close(fd);
+    return rc;
+}
+
+static void write_key_file(const char *path, size_t n)
+{
+    uint8_t k[100];
+    CU_ASSERT_FATAL(n <= sizeof k && RAND_bytes(k, (int)n) == 1);
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT_FATAL(fwrite(k, 1, n, f) == n);
+    fclose(f);
+}
+
+/* ssl_ticket_key: a TLS 1.3 session from one gateway resumes on another that
+ * reads the same key file (also as its second, decrypt-only key: rotation),
+ * and not on one with a different key; a malformed key file stops the start. */
+static void test_wss_resumes_across_gateways(void)
+{
+    char cert[160], key[160], k1[160], k2[160], bad[160], cmd[1400];
+    snprintf(cert, sizeof cert, "%s/ec-cert.pem", dir);
+    snprintf(key, sizeof key, "%s/ec-key.pem", dir);
+    snprintf(k1, sizeof k1, "%s/ticket1.key", dir);
+    snprintf(k2, sizeof k2, "%s/ticket2.key", dir);
+    snprintf(bad, sizeof bad, "%s/ticket-short.key", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 1 "
+             "-keyout %s -out %s >/dev/null 2>&1", key, cert);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    write_key_file(k1, 80);
+    write_key_file(k2, 80);
+    write_key_file(bad, 48);
+    char oc[200], ok[200], t1[200], t2[200], t21[400];
+    snprintf(oc, sizeof oc, "--ssl_cert=%s", cert);
+    snprintf(ok, sizeof ok, "--ssl_key=%s", key);
+    snprintf(t1, sizeof t1, "--ssl_ticket_key=%s", k1);
+    snprintf(t2, sizeof t2, "--ssl_ticket_key=%s", k2);
+    snprintf(t21, sizeof t21, "--ssl_ticket_key=%s,%s", k2, k1);
+    /* No fatal assertion while gateways run: each one is stopped at the end. */
+    struct gw a = {0}, b = {0}, other = {0}, rotated = {0};
+    int up = gw_start(&a, "tls-a", oc, ok, t1, NULL) == 0;
+    up = gw_start(&b, "tls-b", oc, ok, t1, NULL) == 0 && up;
+    up = gw_start(&other, "tls-other", oc, ok, t2, NULL) == 0 && up;
+    up = gw_start(&rotated, "tls-rotated", oc, ok, t21, NULL) == 0 && up;
+    CU_ASSERT(up);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_SESSION *s = NULL;
+    int first = up ? wss_handshake(a.ws_port, ctx, NULL, &s) : -1;
+    CU_ASSERT(first == 0); /* a full handshake */
+    CU_ASSERT(s != NULL && SSL_SESSION_is_resumable(s));
+    if (first == 0 && s) {
+        CU_ASSERT(wss_handshake(b.ws_port, ctx, s, NULL) == 1);
+        CU_ASSERT(wss_handshake(a.ws_port, ctx, s, NULL) == 1);
+        CU_ASSERT(wss_handshake(rotated.ws_port, ctx, s, NULL) == 1);
+        CU_ASSERT(wss_handshake(other.ws_port, ctx, s, NULL) == 0); /* unknown key: a full handshake, still served */
+    }
+    SSL_SESSION_free(s);
+    SSL_CTX_free(ctx);
+    struct gw *all[] = {&a, &b, &other, &rotated};
+    for (int i = 0; i < 4; i++)
+        if (all[i]->p.pid > 0)
+            gw_stop(all[i]);
+
+    char out[200];
+    snprintf(out, sizeof out, "%s/tls-bad.out", dir);
+    char *bin = tu_bin_path("gateway");
+    snprintf(cmd, sizeof cmd,
+             "%s --listen=websocket://127.0.0.1:%d --startPort=%d --registerAddress=127.0.0.1:%d "
+             "--pidFile=%s/tls-bad.pid %s %s --ssl_ticket_key=%s start >%s 2>&1",
+             bin, tu_free_port(), tu_free_port(), reg_port, dir, oc, ok, bad, out);
+    free(bin);
+    int st = system(cmd);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    CU_ASSERT(tu_file_contains(out, "exactly 80 random bytes", 1000));
+}
+
 /* REMOTE_ADDR of the last ON_WEBSOCKET_CONNECT body, into out. */
 static void remote_addr_of(const struct fakebw *bw, char *out, size_t cap)
 {
@@ -661,6 +774,7 @@ int main(void)
     CU_add_test(s, "webRoot files and /health on the client port", test_web_root_and_health);
     CU_add_test(s, "configured subprotocols accepted", test_subprotocols);
     CU_add_test(s, "wss with ssl_cert/ssl_key", test_wss);
+    CU_add_test(s, "wss: TLS sessions resume across gateways sharing ssl_ticket_key", test_wss_resumes_across_gateways);
     CU_add_test(s, "PROXY protocol v1/v2 gives the client address", test_proxy_protocol);
     CU_add_test(s, "X-Forwarded-For only from trusted proxies", test_forwarded_for_from_trusted_proxy);
     CU_add_test(s, "/ws-check answered by the gateway itself; /metrics for metricsAllow only",
