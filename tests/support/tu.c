@@ -167,9 +167,51 @@ long long tu_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether port can be bound on 127.0.0.1 now (as our servers bind:
+ * SO_REUSEADDR, so a TIME_WAIT left by an earlier test does not count). */
+static int port_bindable(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0)
+        return 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
 int tu_free_port(void)
 {
-    /* Bind port 0, read the port back, close: racy in theory, fine on a test box. */
+    /* Below the kernel's ephemeral range: a port from bind(0) lies inside
+     * it, and until the server under test binds it, any outgoing connection
+     * (this test's own, or another job's) may take it as its source port
+     * (seen under load: "cannot listen ...: Address already in use"). Random
+     * in [10000, start of the range), never the same twice in a process. */
+    static int given[256], ngiven;
+    static unsigned seed;
+    int lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &lo) != 1)
+            lo = 32768;
+        fclose(f);
+    }
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)tu_now_ms();
+    for (int tries = 0; lo > 11000 && tries < 1000; tries++) {
+        seed = seed * 1103515245u + 12345u;
+        int p = 10000 + (int)((seed >> 8) % (unsigned)(lo - 10000));
+        int dup = 0;
+        for (int i = 0; i < ngiven && i < 256; i++)
+            dup |= given[i] == p;
+        if (dup || !port_bindable(p))
+            continue;
+        given[ngiven++ % 256] = p;
+        return p;
+    }
+    /* No room below the range: bind port 0 and hope. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof a;

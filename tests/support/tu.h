@@ -46,7 +46,8 @@ json_t *tu_fixture_case(const char *name);
 
 /* Path of a built binary: $GW_BIN/<name> (GW_BIN defaults to ./build). Caller frees. */
 char *tu_bin_path(const char *name);
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range
+ * (so no outgoing connection takes it before the server binds it). */
 int tu_free_port(void);
 /* fork+exec argv (argv[0] is a path), stdout/stderr appended to logpath. Returns pid or -1. */
 pid_t tu_spawn(char *const argv[], const char *logpath);
