@@ -264,7 +264,7 @@ static int suite_init(void)
     if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
     for (int g = 0; g < 2; g++) {
-        char tag[16];
+        char tag[24];
         snprintf(tag, sizeof tag, "gateway-%d", g);
         G[g].ws_port = tu_free_port();
         G[g].lan_port = tu_free_port();
