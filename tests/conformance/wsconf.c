@@ -41,6 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -786,48 +787,39 @@ static int verdict_ok(const char *want, const char *got)
 /* ---- the servers ---- */
 
 static char dir[64];
-static pid_t pids[3];
-static int npids;
-static pid_t watched; /* the process that must survive every case */
-
-static pid_t spawn(char *const argv[], const char *log)
-{
-    pid_t p = tu_spawn(argv, log);
-    if (p > 0)
-        pids[npids++] = p;
-    return p;
-}
+static struct launch reg, gw, bw; /* ours */
+static pid_t ref_pid;              /* the reference server */
+static pid_t watched;              /* the process that must survive every case */
 
 static int start_gateway(void)
 {
-    char reg_log[128], gw_log[128], bw_log[128], a[10][200];
-    snprintf(reg_log, sizeof reg_log, "%s/register.out", dir);
-    snprintf(gw_log, sizeof gw_log, "%s/gateway.out", dir);
-    snprintf(bw_log, sizeof bw_log, "%s/business.out", dir);
     int reg_port = tu_free_port(), ws_port = tu_free_port(), lan_port = tu_free_port();
-    char *rbin = tu_bin_path("register"), *gbin = tu_bin_path("gateway"), *bbin = tu_bin_path("business"),
-         *app = tu_bin_path("apps/echo.so");
-    snprintf(a[0], 200, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 200, "--pidFile=%s/register.pid", dir);
-    char *rargv[] = {rbin, a[0], a[1], "--secretKey=conf", "start", NULL};
-    spawn(rargv, reg_log);
-    snprintf(a[2], 200, "--listen=websocket://127.0.0.1:%d", ws_port);
-    snprintf(a[3], 200, "--startPort=%d", lan_port);
-    snprintf(a[4], 200, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[5], 200, "--pidFile=%s/gateway.pid", dir);
-    snprintf(a[6], 200, "--maxPackageSize=%d", MAXPKG);
-    char *gargv[] = {gbin, a[2], a[3], a[4], a[5], a[6], "--secretKey=conf", "start", NULL};
-    watched = spawn(gargv, gw_log);
-    snprintf(a[7], 200, "--pidFile=%s/business.pid", dir);
-    snprintf(a[8], 200, "--eventHandler=%s", app);
-    char *bargv[] = {bbin, a[4], a[7], a[8], "--secretKey=conf", "--count=1", "start", NULL};
-    spawn(bargv, bw_log);
-    free(rbin);
-    free(gbin);
-    free(bbin);
-    free(app);
-    printf("gateway log: %s\n", gw_log);
+    launch_register(&reg, dir, reg_port, "conf");
+    launch_spawn(&reg);
+    launch_gateway(&gw, dir, "gateway", ws_port, lan_port, reg_port, "conf");
+    launch_set(&gw, "--maxPackageSize=%d", MAXPKG);
+    watched = launch_spawn(&gw);
+    launch_business(&bw, dir, "business", reg_port, "apps/echo.so", "WsConf", 1, "conf");
+    launch_spawn(&bw);
+    printf("gateway log: %s\n", gw.log);
     return ws_port;
+}
+
+/* Stops every server, last started first; 1 if the gateway (when it is the
+ * one under test) exited 0 on SIGTERM. */
+static int stop_all(int timeout_ms)
+{
+    if (ref_pid > 0) {
+        tu_stop(ref_pid, timeout_ms);
+        return 1;
+    }
+    launch_stop(&bw, timeout_ms);
+    int clean = launch_stop(&gw, timeout_ms) == 0;
+    launch_stop(&reg, timeout_ms);
+    launch_free(&bw);
+    launch_free(&gw);
+    launch_free(&reg);
+    return clean;
 }
 
 static int start_reference(void)
@@ -839,7 +831,7 @@ static int start_reference(void)
     snprintf(maxarg, sizeof maxarg, "%d", MAXPKG);
     const char *src = getenv("WSCONF_REFERENCE");
     char *argv[] = {"/usr/bin/python3", (char *)(src ? src : "tests/conformance/echo_server.py"), portarg, maxarg, NULL};
-    watched = spawn(argv, log);
+    watched = ref_pid = tu_spawn(argv, log);
     printf("reference log: %s\n", log);
     return port;
 }
@@ -868,8 +860,7 @@ int main(int argc, char **argv)
     int by = connect_ws(port);
     if (by < 0 || wsc_send(by, WSC_TEXT, "echo:ready", 10) < 0 || !wsc_expect_text(by, "echo:ready", 20000)) {
         fprintf(stderr, "wsconf: the %s did not come up (logs in %s)\n", argv[1], dir);
-        for (int i = npids - 1; i >= 0; i--)
-            tu_stop(pids[i], 5000);
+        stop_all(5000);
         return 1;
     }
     FILE *res = argc > 2 ? fopen(argv[2], "w") : NULL;
@@ -907,14 +898,7 @@ int main(int argc, char **argv)
     if (res)
         fclose(res);
     tu_close(by);
-    int clean = 1;
-    for (int i = npids - 1; i >= 0; i--) {
-        int st = tu_stop(pids[i], 8000);
-        if (pids[i] != watched || !ours)
-            continue;
-        clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    }
-    if (!clean) {
+    if (!stop_all(8000)) {
         printf("the gateway did not exit cleanly on SIGTERM\n");
         failed++;
     }

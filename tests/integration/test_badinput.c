@@ -14,6 +14,7 @@
 
 #include "fakebw.h"
 #include "gwp.h"
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -22,67 +23,43 @@
 
 static char dir[64];
 static int reg_port;
-static pid_t reg_pid;
-static char reg_log[128];
+static struct launch reg;
 
 struct gw {
-    pid_t pid;
+    struct launch p;
     int ws_port, lan_port;
-    char log[128];
 };
 
 static int suite_init(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-badinput-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("badinput", dir, sizeof dir) < 0)
         return -1;
     reg_port = tu_free_port();
-    char *bin = tu_bin_path("register");
-    char a[2][160];
-    snprintf(a[0], 160, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 160, "--pidFile=%s/register.pid", dir);
-    snprintf(reg_log, sizeof reg_log, "%s/register.out", dir);
-    char *argv[] = {bin, a[0], a[1], "--secretKey=" KEY, "--authTimeout=1", "start", NULL};
-    reg_pid = tu_spawn(argv, reg_log);
-    free(bin);
-    int fd = tu_connect(reg_port, T);
-    if (fd < 0)
-        return -1;
-    tu_close(fd);
-    return 0;
+    launch_register(&reg, dir, reg_port, KEY);
+    launch_set(&reg, "--authTimeout=1");
+    return launch_start(&reg, reg_port, NULL, T);
 }
 
 static int suite_clean(void)
 {
-    int st = tu_stop(reg_pid, T);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    int rc = launch_stop(&reg, T);
+    launch_free(&reg);
+    return rc;
 }
 
+/* A gateway of its own for one case, ready when its internal port accepts. */
 static int gw_start(struct gw *g, const char *name)
 {
     g->ws_port = tu_free_port();
     g->lan_port = tu_free_port();
-    snprintf(g->log, sizeof g->log, "%s/%s.out", dir, name);
-    char *bin = tu_bin_path("gateway");
-    char a[4][160];
-    snprintf(a[0], 160, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 160, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 160, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 160, "--pidFile=%s/%s.pid", dir, name);
-    char *argv[] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY, "--lanIp=127.0.0.1", "start", NULL};
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
-    int fd = tu_connect(g->lan_port, T);
-    if (fd < 0)
-        return -1;
-    tu_close(fd);
-    return 0;
+    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
+    return launch_start(&g->p, g->lan_port, NULL, T);
 }
 
 static void gw_stop(struct gw *g)
 {
-    int st = tu_stop(g->pid, T);
-    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(launch_stop(&g->p, T) == 0);
+    launch_free(&g->p);
 }
 
 /* ---- "everyone else is still served" ---- */
@@ -99,7 +76,7 @@ static int pair_open(struct pair *p, struct gw *g, const char *wkey)
 {
     char needle[128];
     snprintf(needle, sizeof needle, "business worker 127.0.0.1:%s connected", wkey);
-    if (fakebw_worker(&p->bw, g->lan_port, wkey, KEY) < 0 || !tu_file_contains(g->log, needle, T))
+    if (fakebw_worker(&p->bw, g->lan_port, wkey, KEY) < 0 || !tu_file_contains(g->p.log, needle, T))
         return -1;
     p->ws = wsc_connect(g->ws_port, "/", NULL, T);
     if (p->ws < 0 || fakebw_wait(&p->bw, GWP_CMD_ON_CONNECT, T) < 0)
@@ -171,7 +148,7 @@ static void test_lan_before_auth(void)
     gwp_encode(&b, &h, NULL, 0, "owned", 5);
     CU_ASSERT(raw_closed(&g, 0, buf_head(&b), buf_avail(&b)));
     buf_free(&b);
-    CU_ASSERT(tu_file_contains(g.log, "Unauthorized request from 127.0.0.1", T));
+    CU_ASSERT(tu_file_contains(g.p.log, "Unauthorized request from 127.0.0.1", T));
     CU_ASSERT(wsc_quiet(p.ws, 300)); /* "owned" never reached the client */
     CU_ASSERT(pair_alive(&p, "after-unauthorized"));
     pair_close(&p);
@@ -189,13 +166,13 @@ static void test_lan_wrong_secret_backoff(void)
     for (int i = 1; i <= 3; i++) {
         CU_ASSERT(!client_answers(&g, "guess"));
         snprintf(needle, sizeof needle, "GATEWAY_CLIENT_CONNECT with a wrong secret key (%d in a row from 127.0.0.1)", i);
-        CU_ASSERT(tu_file_contains(g.log, needle, T));
+        CU_ASSERT(tu_file_contains(g.p.log, needle, T));
     }
     /* The fourth blocks the address for 1 s (from when the gateway saw it,
      * which is after t_block) ... */
     long long t_block = tu_now_ms();
     CU_ASSERT(!client_answers(&g, "guess"));
-    CU_ASSERT(tu_file_contains(g.log, "(4 in a row from 127.0.0.1: blocked for 1000 ms)", T));
+    CU_ASSERT(tu_file_contains(g.p.log, "(4 in a row from 127.0.0.1: blocked for 1000 ms)", T));
     /* ... during which even the right key is refused unseen, logged once. */
     int refused = 0;
     for (int i = 0; i < 5; i++)
@@ -203,9 +180,9 @@ static void test_lan_wrong_secret_backoff(void)
     long long t_refused = tu_now_ms();
     if (t_refused - t_block < 950) { /* all five fell inside the block */
         CU_ASSERT_EQUAL(refused, 5);
-        CU_ASSERT(tu_file_contains(g.log, "refused: too many wrong secret keys from 127.0.0.1", T));
+        CU_ASSERT(tu_file_contains(g.p.log, "refused: too many wrong secret keys from 127.0.0.1", T));
         size_t n;
-        uint8_t *txt = tu_read_file(g.log, &n);
+        uint8_t *txt = tu_read_file(g.p.log, &n);
         int lines = 0;
         for (char *s = (char *)txt; txt && (s = strstr(s, "refused: too many")); s++)
             lines++;
@@ -221,7 +198,7 @@ static void test_lan_wrong_secret_backoff(void)
     CU_ASSERT(ok);
     CU_ASSERT(tu_now_ms() - t_block >= 1000);
     CU_ASSERT(!client_answers(&g, "guess"));
-    CU_ASSERT(tu_file_contains(g.log, "wrong secret key (1 in a row from 127.0.0.1)", T));
+    CU_ASSERT(tu_file_contains(g.p.log, "wrong secret key (1 in a row from 127.0.0.1)", T));
     /* The worker and client linked before were never disturbed. */
     CU_ASSERT(pair_alive(&p, "after-guessing"));
     pair_close(&p);
@@ -234,7 +211,7 @@ static void test_lan_length_fields(void)
     CU_ASSERT_FATAL(gw_start(&g, "lengths") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);
-    long before = tu_rss_kb(g.pid);
+    long before = tu_rss_kb(g.p.pid);
     uint8_t h[GWP_HEADER_LEN + 16];
     const struct {
         const char *name;
@@ -257,9 +234,9 @@ static void test_lan_length_fields(void)
             CU_ASSERT(closed);
         }
     }
-    CU_ASSERT(tu_file_contains(g.log, "protocol error", T));
+    CU_ASSERT(tu_file_contains(g.p.log, "protocol error", T));
     CU_ASSERT(pair_alive(&p, "after-lengths"));
-    long after = tu_rss_kb(g.pid);
+    long after = tu_rss_kb(g.p.pid);
     printf("\n    gateway RSS around the length-field cases: %ld kB -> %ld kB ", before, after);
 #ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine and shadow memory make RSS meaningless */
     CU_ASSERT(after - before < 4096); /* 2^31 was never allocated */
@@ -289,7 +266,7 @@ static void test_lan_bad_serialize(void)
     CU_ASSERT_FATAL(gw_start(&g, "serialize") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);
-    long before = tu_rss_kb(g.pid);
+    long before = tu_rss_kb(g.p.pid);
     size_t deep_len;
     char *deep = nested(200000, &deep_len);
     const char *garbage = "a:5:{s:3:\"abc\";i:1;s:999:\"x\";}";
@@ -297,7 +274,7 @@ static void test_lan_bad_serialize(void)
      * the merge (UPDATE_SESSION) is where it must be decoded: ignored, logged. */
     fakebw_cmd(&p.bw, GWP_CMD_SET_SESSION, p.id, 0, "a:1:{s:1:\"k\";i:1;}", 18, NULL, 0);
     fakebw_cmd(&p.bw, GWP_CMD_UPDATE_SESSION, p.id, 0, garbage, strlen(garbage), NULL, 0);
-    CU_ASSERT(tu_file_contains(g.log, "ignored malformed CMD_UPDATE_SESSION", T));
+    CU_ASSERT(tu_file_contains(g.p.log, "ignored malformed CMD_UPDATE_SESSION", T));
     fakebw_cmd(&p.bw, GWP_CMD_UPDATE_SESSION, p.id, 0, deep, deep_len, NULL, 0);
     CU_ASSERT(pair_alive(&p, "after-update-session"));
     /* A body meant as serialize() output (no BODY_IS_SCALAR flag) that is not. */
@@ -312,7 +289,7 @@ static void test_lan_bad_serialize(void)
      * the next good frame is served in order. */
     CU_ASSERT(pair_alive(&p, "after-bad-bodies"));
     CU_ASSERT(client_answers(&g, KEY));
-    long after = tu_rss_kb(g.pid);
+    long after = tu_rss_kb(g.p.pid);
     printf("\n    gateway RSS around the serialize cases: %ld kB -> %ld kB ", before, after);
 #ifndef __SANITIZE_ADDRESS__
     CU_ASSERT(after - before < 8192);
@@ -365,13 +342,13 @@ static void test_register_no_newline(void)
     /* Never a line: the auth deadline (1 s here) closes it, with a log line. */
     CU_ASSERT(tu_wait_eof(fd, T) == 1);
     tu_close(fd);
-    CU_ASSERT(tu_file_contains(reg_log, "register auth timeout", T));
+    CU_ASSERT(tu_file_contains(reg.log, "register auth timeout", T));
     CU_ASSERT(register_serves());
 }
 
 static void test_register_10mb_line(void)
 {
-    long before = tu_rss_kb(reg_pid);
+    long before = tu_rss_kb(reg.pid);
     int fd = tu_connect(reg_port, T);
     CU_ASSERT_FATAL(fd >= 0);
     size_t n = 10u << 20;
@@ -384,9 +361,9 @@ static void test_register_10mb_line(void)
     CU_ASSERT(tu_wait_eof(fd, T) == 1);
     tu_close(fd);
     free(big);
-    CU_ASSERT(tu_file_contains(reg_log, "sent a line longer than 65536 bytes; closing", T));
+    CU_ASSERT(tu_file_contains(reg.log, "sent a line longer than 65536 bytes; closing", T));
     CU_ASSERT(register_serves());
-    long after = tu_rss_kb(reg_pid);
+    long after = tu_rss_kb(reg.pid);
     printf("\n    register RSS around a 10 MB line: %ld kB -> %ld kB ", before, after);
 #ifndef __SANITIZE_ADDRESS__
     CU_ASSERT(after - before < 1024);
@@ -401,21 +378,21 @@ static void test_register_wrong_events_and_keys(void)
     CU_ASSERT(strstr(reply, "bad request") != NULL || strstr(reply, "Bad") != NULL || reply[0] != 0);
     CU_ASSERT(reg_line_closed("not json at all\n", reply, sizeof reply));
     CU_ASSERT(reply[0] != 0);
-    CU_ASSERT(tu_file_contains(reg_log, "bad request from 127.0.0.1", T));
+    CU_ASSERT(tu_file_contains(reg.log, "bad request from 127.0.0.1", T));
     /* Events a peer must never send, or that do not exist. */
     CU_ASSERT(reg_line_closed("{\"event\":\"broadcast_addresses\",\"addresses\":[\"6.6.6.6:1\"]}\n", NULL, 0));
     CU_ASSERT(reg_line_closed("{\"event\":\"drop_tables\"}\n", NULL, 0));
-    CU_ASSERT(tu_file_contains(reg_log, "unknown event from 127.0.0.1", T));
+    CU_ASSERT(tu_file_contains(reg.log, "unknown event from 127.0.0.1", T));
     /* Wrong keys: a wrong secret, a secret of the wrong type, an address
      * that is not an address. */
     CU_ASSERT(reg_line_closed("{\"event\":\"worker_connect\",\"secret_key\":\"nope\"}\n", NULL, 0));
     CU_ASSERT(reg_line_closed("{\"event\":\"worker_connect\",\"secret_key\":[1,2]}\n", NULL, 0));
-    CU_ASSERT(tu_file_contains(reg_log, "worker_connect from 127.0.0.1", T));
+    CU_ASSERT(tu_file_contains(reg.log, "worker_connect from 127.0.0.1", T));
     CU_ASSERT(reg_line_closed("{\"event\":\"gateway_connect\",\"address\":12,\"secret_key\":\"" KEY "\"}\n", NULL, 0));
-    CU_ASSERT(tu_file_contains(reg_log, "without address; closing", T));
+    CU_ASSERT(tu_file_contains(reg.log, "without address; closing", T));
     CU_ASSERT(reg_line_closed("{\"event\":\"gateway_connect\",\"address\":\"1.2.3.4:5\",\"secret_key\":\"x\"}\n", NULL,
                               0));
-    CU_ASSERT(tu_file_contains(reg_log, "gateway_connect from 127.0.0.1", T));
+    CU_ASSERT(tu_file_contains(reg.log, "gateway_connect from 127.0.0.1", T));
     /* None of them got a gateway registered. */
     CU_ASSERT(register_serves());
     int fd = tu_connect(reg_port, T);
@@ -433,13 +410,13 @@ static void test_register_key_guessing(void)
         CU_ASSERT(reg_line_closed(wrong, NULL, 0));
     long long t_block = tu_now_ms(); /* the block starts after this */
     CU_ASSERT(reg_line_closed(wrong, NULL, 0));
-    CU_ASSERT(tu_file_contains(reg_log, "(4 in a row from 127.0.0.1: blocked for 1000 ms)", T));
+    CU_ASSERT(tu_file_contains(reg.log, "(4 in a row from 127.0.0.1: blocked for 1000 ms)", T));
     /* Blocked: even the right key is turned away until the block ends. */
     int served = register_serves();
     if (tu_now_ms() - t_block < 950) {
         CU_ASSERT(!served);
-        CU_ASSERT(tu_file_contains(reg_log, "worker_connect from 127.0.0.1", T));
-        CU_ASSERT(tu_file_contains(reg_log, "refused: too many wrong secret keys from 127.0.0.1", T));
+        CU_ASSERT(tu_file_contains(reg.log, "worker_connect from 127.0.0.1", T));
+        CU_ASSERT(tu_file_contains(reg.log, "refused: too many wrong secret keys from 127.0.0.1", T));
     }
     long long end = tu_now_ms() + 10000;
     while (!served && tu_now_ms() < end)
@@ -451,42 +428,38 @@ static void test_register_key_guessing(void)
 
 /* ---- configuration: an empty secretKey on a network ---- */
 
-/* Runs a role's start with args; returns its exit status (the process is
+/* Runs a role's start with args; returns its wait status (the process is
  * stopped once its output shows `ready`: a connect alone could come before
- * its signal handlers are set), and its output in out. */
+ * its signal handlers are set; then 0 stands for "exited 0 on SIGTERM"), and
+ * its output in out. */
 static int run_role(const char *role, char *const extra[], char *out, size_t cap, int *started, const char *ready)
 {
-    char logp[160], pidf[160];
     static int n;
-    snprintf(logp, sizeof logp, "%s/%s-cfg-%d.out", dir, role, ++n);
-    snprintf(pidf, sizeof pidf, "--pidFile=%s/%s-cfg-%d.pid", dir, role, n);
-    char *bin = tu_bin_path(role);
-    char *argv[16] = {bin, pidf};
-    int k = 2;
-    for (int i = 0; extra[i] && k < 14; i++)
-        argv[k++] = extra[i];
-    argv[k++] = "start";
-    argv[k] = NULL;
-    pid_t pid = tu_spawn(argv, logp);
-    free(bin);
+    char tag[48];
+    snprintf(tag, sizeof tag, "%s-cfg-%d", role, ++n);
+    struct launch p;
+    launch_init(&p, dir, role, tag);
+    for (int i = 0; extra[i]; i++)
+        launch_set(&p, "%s", extra[i]);
+    launch_spawn(&p);
     *started = 0;
     int st = -1;
     long long end = tu_now_ms() + T;
-    while (tu_now_ms() < end) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (ready && tu_file_contains(logp, ready, 0)) {
+    while (tu_now_ms() < end && !launch_exited(&p, &st)) {
+        if (ready && tu_file_contains(p.log, ready, 0)) {
             *started = 1;
-            st = tu_stop(pid, T);
+            st = launch_stop(&p, T) == 0 ? 0 : -1;
             break;
         }
         usleep(20000);
     }
+    if (p.pid > 0) /* neither refused nor ready in time: not left running */
+        launch_stop(&p, T);
     size_t len;
-    uint8_t *txt = tu_read_file(logp, &len);
+    uint8_t *txt = tu_read_file(p.log, &len);
     snprintf(out, cap, "%s", txt ? (char *)txt : "");
     free(txt);
+    launch_free(&p);
     return st;
 }
 

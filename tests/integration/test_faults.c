@@ -33,49 +33,23 @@
 #define STOP_MS 4000
 #define ECHO_PACE_MS 20 /* at most 50 echoes a second per client: steady, not a CPU hog */
 
-static char dir[64], reg_log[160], bw_log[160], bw_pid_file[160];
+static char dir[64];
 static int reg_port;
-static pid_t reg_pid, bw_pid;
+static struct launch reg, bw;
 struct fgw {
     int ws_port, lan_port;
-    pid_t pid;
-    char log[160];
+    struct launch p;
 };
 static struct fgw G[2];
 
 /* ---- processes ---- */
-
-static void spawn_register(void)
-{
-    char *bin = tu_bin_path("register");
-    char a[2][200];
-    snprintf(a[0], 200, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 200, "--pidFile=%s/register.pid", dir);
-    char *argv[] = {bin, a[0], a[1], "--secretKey=" FKEY, "start", NULL};
-    reg_pid = tu_spawn(argv, reg_log);
-    free(bin);
-}
-
-static void spawn_gateway(struct fgw *g)
-{
-    char *bin = tu_bin_path("gateway");
-    char a[4][200];
-    snprintf(a[0], 200, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 200, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 200, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 200, "--pidFile=%s/gateway-%d.pid", dir, g->lan_port);
-    char *argv[] = {bin,           a[0], a[1], a[2], a[3], "--secretKey=" FKEY, "--lanIp=127.0.0.1",
-                    "--pingInterval=1", "--pingNotResponseLimit=2", "start", NULL};
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
-}
 
 /* Occurrences of "business worker 127.0.0.1:NAME:i connected" in g's log. */
 static int links_logged(const struct fgw *g, int i)
 {
     char needle[128];
     snprintf(needle, sizeof needle, "business worker 127.0.0.1:" FNAME ":%d connected", i);
-    return lh_file_count(g->log, needle);
+    return lh_file_count(g->p.log, needle);
 }
 
 /* Both business processes linked to g at least want[i] times. */
@@ -84,7 +58,7 @@ static int linked(const struct fgw *g, const int want[2], int timeout_ms)
     char needle[128];
     for (int i = 0; i < 2; i++) {
         snprintf(needle, sizeof needle, "business worker 127.0.0.1:" FNAME ":%d connected", i);
-        if (!lh_file_count_reaches(g->log, needle, want[i], timeout_ms))
+        if (!lh_file_count_reaches(g->p.log, needle, want[i], timeout_ms))
             return 0;
     }
     return 1;
@@ -94,7 +68,7 @@ static int registered(const struct fgw *g, int want, int timeout_ms)
 {
     char needle[128];
     snprintf(needle, sizeof needle, "registered 127.0.0.1:%d with register", g->lan_port);
-    return lh_file_count_reaches(g->log, needle, want, timeout_ms);
+    return lh_file_count_reaches(g->p.log, needle, want, timeout_ms);
 }
 
 /* ---- the load ---- */
@@ -283,33 +257,25 @@ static int rss_back(const char *fault, const char *who, pid_t pid, long before)
 
 static int suite_init(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gw-test-faults-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("faults", dir, sizeof dir) < 0)
         return -1;
-    snprintf(reg_log, sizeof reg_log, "%s/register.out", dir);
-    snprintf(bw_log, sizeof bw_log, "%s/business.out", dir);
-    snprintf(bw_pid_file, sizeof bw_pid_file, "--pidFile=%s/business.pid", dir);
     reg_port = tu_free_port();
-    spawn_register();
-    int fd = tu_connect(reg_port, 5000);
-    if (fd < 0)
+    launch_register(&reg, dir, reg_port, FKEY);
+    if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
-    tu_close(fd);
     for (int g = 0; g < 2; g++) {
+        char tag[24];
+        snprintf(tag, sizeof tag, "gateway-%d", g);
         G[g].ws_port = tu_free_port();
         G[g].lan_port = tu_free_port();
-        snprintf(G[g].log, sizeof G[g].log, "%s/gateway-%d.out", dir, g);
-        spawn_gateway(&G[g]);
+        launch_gateway(&G[g].p, dir, tag, G[g].ws_port, G[g].lan_port, reg_port, FKEY);
+        launch_set(&G[g].p, "--pingInterval=1");
+        launch_set(&G[g].p, "--pingNotResponseLimit=2");
+        launch_spawn(&G[g].p);
     }
-    char *bin = tu_bin_path("business"), *rel = tu_bin_path("apps/echo.so"), *so = realpath(rel, NULL);
-    char a[2][200];
-    snprintf(a[0], 200, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[1], 200, "--eventHandler=%s", so ? so : rel);
-    char *argv[] = {bin, a[0], a[1], bw_pid_file, "--secretKey=" FKEY, "--name=" FNAME, "--count=2", "start", NULL};
-    bw_pid = tu_spawn(argv, bw_log);
-    free(bin);
-    free(rel);
-    free(so);
+    launch_business(&bw, dir, "business", reg_port, "apps/echo.so", FNAME, 2, FKEY);
+    launch_spawn(&bw);
+    /* Ready when both business processes linked to both gateways. */
     const int one[2] = {1, 1};
     if (!linked(&G[0], one, 15000) || !linked(&G[1], one, 15000))
         return -1;
@@ -338,11 +304,14 @@ static int suite_clean(void)
     printf("\n    load over the whole run: %ld echoes answered, %ld lost, %ld broadcasts received, longest wait "
            "%ld ms\n", ans, lost, bc, maxw);
     int ok = 1;
-    int st = tu_stop(bw_pid, 8000);
-    ok &= lh_exited_zero(st);
+    ok &= launch_stop(&bw, 8000) == 0;
     for (int g = 0; g < 2; g++)
-        ok &= lh_exited_zero(tu_stop(G[g].pid, 5000));
-    ok &= lh_exited_zero(tu_stop(reg_pid, 5000));
+        ok &= launch_stop(&G[g].p, 5000) == 0;
+    ok &= launch_stop(&reg, 5000) == 0;
+    launch_free(&bw);
+    for (int g = 0; g < 2; g++)
+        launch_free(&G[g].p);
+    launch_free(&reg);
     if (ok && CU_get_number_of_failures() == 0)
         nftw(dir, lh_rm_one, 16, FTW_DEPTH | FTW_PHYS);
     else
@@ -361,41 +330,39 @@ static void test_steady(void)
 static void test_kill_register(void)
 {
     long a[NCLI], b[NCLI];
-    long r0 = tu_rss_kb(G[0].pid), r1 = tu_rss_kb(G[1].pid);
-    int reg_before = tu_file_lines_with(reg_log, "INFO worker 127.0.0.1:", " connected");
-    CU_ASSERT_FATAL(kill(reg_pid, SIGKILL) == 0);
-    int st;
-    waitpid(reg_pid, &st, 0);
+    long r0 = tu_rss_kb(G[0].p.pid), r1 = tu_rss_kb(G[1].p.pid);
+    int regs0 = lh_file_count(G[0].p.log, "with register"), regs1 = lh_file_count(G[1].p.log, "with register");
+    CU_ASSERT_FATAL(kill(reg.pid, SIGKILL) == 0);
+    launch_reap(&reg);
     snapshot(a, b, NULL);
     /* Nobody needs the register to keep serving. */
     CU_ASSERT(progressed(3, a, b, 10, 15000));
-    spawn_register();
+    launch_spawn(&reg); /* a new log: the workers' connects are counted from 0 there */
     /* Both gateways and both business processes find it again by themselves. */
-    CU_ASSERT(registered(&G[0], 2, 30000));
-    CU_ASSERT(registered(&G[1], 2, 30000));
-    CU_ASSERT(tu_file_lines_reach(reg_log, "INFO worker 127.0.0.1:", " connected", reg_before + 2, 30000));
+    CU_ASSERT(registered(&G[0], regs0 + 1, 30000));
+    CU_ASSERT(registered(&G[1], regs1 + 1, 30000));
+    CU_ASSERT(tu_file_lines_reach(reg.log, "INFO worker 127.0.0.1:", " connected", 2, 30000));
     snapshot(a, b, NULL);
     CU_ASSERT(progressed(3, a, b, 20, 15000));
     CU_ASSERT(none_closed(3, "register kill -9"));
-    CU_ASSERT(rss_back("register kill -9 + restart:", "gateway 0", G[0].pid, r0));
-    CU_ASSERT(rss_back("register kill -9 + restart:", "gateway 1", G[1].pid, r1));
+    CU_ASSERT(rss_back("register kill -9 + restart:", "gateway 0", G[0].p.pid, r0));
+    CU_ASSERT(rss_back("register kill -9 + restart:", "gateway 1", G[1].p.pid, r1));
 }
 
 static void test_kill_gateway(void)
 {
     long a[NCLI], b[NCLI];
-    long r0 = tu_rss_kb(G[0].pid);
-    int want[2] = {links_logged(&G[1], 0) + 1, links_logged(&G[1], 1) + 1};
-    int regs = lh_file_count(G[1].log, "with register");
-    CU_ASSERT_FATAL(kill(G[1].pid, SIGKILL) == 0);
-    int st;
-    waitpid(G[1].pid, &st, 0);
+    long r0 = tu_rss_kb(G[0].p.pid);
+    CU_ASSERT_FATAL(kill(G[1].p.pid, SIGKILL) == 0);
+    launch_reap(&G[1].p);
     snapshot(a, b, NULL);
     /* Gateway 0's clients go on (their broadcasts now reach only gateway 0). */
     CU_ASSERT(progressed(1, a, b, 10, 15000));
-    spawn_gateway(&G[1]);
-    CU_ASSERT(registered(&G[1], regs + 1, 15000));
-    CU_ASSERT(linked(&G[1], want, 30000));
+    /* A new log: registered once, and each business process linked once, there. */
+    launch_spawn(&G[1].p);
+    const int once[2] = {1, 1};
+    CU_ASSERT(registered(&G[1], 1, 15000));
+    CU_ASSERT(linked(&G[1], once, 30000));
     /* Its clients were closed with it: they connect again. */
     pthread_mutex_lock(&mu);
     int closed = 0;
@@ -414,19 +381,19 @@ static void test_kill_gateway(void)
     snapshot(a, b, NULL);
     CU_ASSERT(progressed(3, a, b, 20, 15000));
     CU_ASSERT(none_closed(1, "gateway kill -9"));
-    CU_ASSERT(rss_back("gateway 1 kill -9 + restart:", "gateway 0", G[0].pid, r0));
+    CU_ASSERT(rss_back("gateway 1 kill -9 + restart:", "gateway 0", G[0].p.pid, r0));
 }
 
 /* A business process (not the master), and its index. */
 static pid_t business_child(int *index)
 {
     pid_t kids[8];
-    int n = lh_children(bw_pid, kids, 8);
+    int n = lh_children(bw.pid, kids, 8);
     for (int k = 0; k < n; k++)
         for (int i = 0; i < 2; i++) {
             char needle[96];
             snprintf(needle, sizeof needle, "business[%d] INFO process %d: worker_key", (int)kids[k], i);
-            if (lh_file_count(bw_log, needle) > 0) {
+            if (lh_file_count(bw.log, needle) > 0) {
                 *index = i;
                 return kids[k];
             }
@@ -437,7 +404,7 @@ static pid_t business_child(int *index)
 static void test_kill_business(void)
 {
     long a[NCLI], b[NCLI], l0[NCLI], l1[NCLI];
-    long r0 = tu_rss_kb(G[0].pid), r1 = tu_rss_kb(G[1].pid);
+    long r0 = tu_rss_kb(G[0].p.pid), r1 = tu_rss_kb(G[1].p.pid);
     int index = -1;
     pid_t victim = business_child(&index);
     CU_ASSERT_FATAL(victim > 0);
@@ -458,15 +425,15 @@ static void test_kill_business(void)
     for (int i = 0; i < NCLI; i++)
         lost += l1[i] - l0[i];
     printf("\n    business kill -9: %ld echo(es) lost with the killed process", lost);
-    CU_ASSERT(rss_back("business kill -9 + restart:", "gateway 0", G[0].pid, r0));
-    CU_ASSERT(rss_back("business kill -9 + restart:", "gateway 1", G[1].pid, r1));
+    CU_ASSERT(rss_back("business kill -9 + restart:", "gateway 0", G[0].p.pid, r0));
+    CU_ASSERT(rss_back("business kill -9 + restart:", "gateway 1", G[1].p.pid, r1));
 }
 
 /* SIGSTOP for STOP_MS, then SIGCONT; who keeps being served meanwhile. */
 static void stop_cont(const char *fault, pid_t victim, unsigned served_during, unsigned gw_rss_mask)
 {
     long a[NCLI], b[NCLI], l0[NCLI], l1[NCLI];
-    long r[2] = {tu_rss_kb(G[0].pid), tu_rss_kb(G[1].pid)};
+    long r[2] = {tu_rss_kb(G[0].p.pid), tu_rss_kb(G[1].p.pid)};
     snapshot(a, b, l0);
     CU_ASSERT_FATAL(kill(victim, SIGSTOP) == 0);
     long long t = tu_now_ms();
@@ -475,7 +442,7 @@ static void stop_cont(const char *fault, pid_t victim, unsigned served_during, u
     long peak[2] = {r[0], r[1]};
     while (tu_now_ms() - t < STOP_MS) {
         for (int g = 0; g < 2; g++) {
-            long v = tu_rss_kb(G[g].pid);
+            long v = tu_rss_kb(G[g].p.pid);
             if (v > peak[g])
                 peak[g] = v;
         }
@@ -493,7 +460,7 @@ static void stop_cont(const char *fault, pid_t victim, unsigned served_during, u
     CU_ASSERT_EQUAL(lost, 0);
     for (int g = 0; g < 2; g++)
         if (gw_rss_mask >> g & 1) {
-            CU_ASSERT(rss_back(fault, g ? "gateway 1" : "gateway 0", G[g].pid, r[g]));
+            CU_ASSERT(rss_back(fault, g ? "gateway 1" : "gateway 0", G[g].p.pid, r[g]));
             printf(" (peak while stopped %ld kB)", peak[g]);
         }
 }
@@ -513,12 +480,12 @@ static void test_stop_gateway(void)
     /* Gateway 0's clients go on while gateway 1 sleeps; gateway 1's get
      * everything they sent once it wakes (their keep-alives were queued in
      * the kernel, so its heartbeat does not drop them). */
-    stop_cont("gateway 1 SIGSTOP 4 s + SIGCONT:", G[1].pid, 1, 1);
+    stop_cont("gateway 1 SIGSTOP 4 s + SIGCONT:", G[1].p.pid, 1, 1);
 }
 
 static void test_stop_register(void)
 {
-    stop_cont("register SIGSTOP 4 s + SIGCONT:", reg_pid, 3, 3);
+    stop_cont("register SIGSTOP 4 s + SIGCONT:", reg.pid, 3, 3);
 }
 
 int main(void)

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "tu.h"
 #include "wsc.h"
 
@@ -29,29 +30,23 @@
 #define IDLE 10000
 
 static char dir[64];
-static pid_t reg_pid, bw_pid;
+static int reg_port;
+static struct launch reg, bw;
 struct gw {
-    pid_t pid;
+    struct launch p;
     int ws_port, lan_port;
-    char log[128];
 };
 static struct gw main_gw, lim_gw, slow_gw;
 static int by = -1; /* the bystander, on main_gw */
 
-static void spawn_gateway(struct gw *g, const char *name, int reg_port, const char *extra)
+/* Started, not waited for: the first echo through it is the readiness. */
+static void spawn_gateway(struct gw *g, const char *name, const char *extra)
 {
     g->ws_port = tu_free_port();
     g->lan_port = tu_free_port();
-    snprintf(g->log, sizeof g->log, "%s/%s.out", dir, name);
-    char a[5][200];
-    snprintf(a[0], 200, "--listen=websocket://127.0.0.1:%d", g->ws_port);
-    snprintf(a[1], 200, "--startPort=%d", g->lan_port);
-    snprintf(a[2], 200, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 200, "--pidFile=%s/%s.pid", dir, name);
-    char *bin = tu_bin_path("gateway");
-    char *argv[] = {bin, a[0], a[1], a[2], a[3], "--secretKey=" KEY, (char *)extra, "start", NULL};
-    g->pid = tu_spawn(argv, g->log);
-    free(bin);
+    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
+    launch_set(&g->p, "%s", extra);
+    launch_spawn(&g->p);
 }
 
 /* One text message there and back on fd. */
@@ -71,7 +66,7 @@ static void assert_still_serving(const char *after)
 {
     char m[96];
     snprintf(m, sizeof m, "echo:bystander after %s", after);
-    CU_ASSERT(alive(main_gw.pid));
+    CU_ASSERT(alive(main_gw.p.pid));
     CU_ASSERT(echo_ok(by, m));
     int fresh = wsc_connect(main_gw.ws_port, "/", NULL, 5000);
     snprintf(m, sizeof m, "echo:new client after %s", after);
@@ -86,23 +81,13 @@ static int suite_init(void)
         rl.rlim_cur = rl.rlim_max < IDLE + 500 ? rl.rlim_max : IDLE + 500;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    snprintf(dir, sizeof dir, "/tmp/gw-test-badinput-XXXXXX");
-    if (!mkdtemp(dir))
+    if (launch_tmpdir("ws-badinput", dir, sizeof dir) < 0)
         return -1;
-    int reg_port = tu_free_port();
-    char a[4][200], rlog[128], blog[128];
-    snprintf(rlog, sizeof rlog, "%s/register.out", dir);
-    snprintf(blog, sizeof blog, "%s/business.out", dir);
-    snprintf(a[0], 200, "--listen=text://127.0.0.1:%d", reg_port);
-    snprintf(a[1], 200, "--pidFile=%s/register.pid", dir);
-    char *rbin = tu_bin_path("register"), *bbin = tu_bin_path("business"), *app = tu_bin_path("apps/echo.so");
-    char *rargv[] = {rbin, a[0], a[1], "--secretKey=" KEY, "start", NULL};
-    reg_pid = tu_spawn(rargv, rlog);
-    int fd = tu_connect(reg_port, 5000);
-    if (fd < 0)
+    reg_port = tu_free_port();
+    launch_register(&reg, dir, reg_port, KEY);
+    if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
-    tu_close(fd);
-    spawn_gateway(&main_gw, "gateway", reg_port, "--sendToClientBufferSize=262144");
+    spawn_gateway(&main_gw, "gateway", "--sendToClientBufferSize=262144");
     /* The slow-consumer case measures RSS: under ASan its gateway keeps no
      * quarantine of freed memory, which would count as growth (no effect
      * on other builds). */
@@ -110,7 +95,7 @@ static int suite_init(void)
     char *saved = asan ? strdup(asan) : NULL, opts[512];
     snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", asan ? asan : "", asan && *asan ? ":" : "");
     setenv("ASAN_OPTIONS", opts, 1);
-    spawn_gateway(&slow_gw, "slow", reg_port, "--sendToClientBufferSize=262144");
+    spawn_gateway(&slow_gw, "slow", "--sendToClientBufferSize=262144");
     if (saved)
         setenv("ASAN_OPTIONS", saved, 1);
     else
@@ -118,16 +103,9 @@ static int suite_init(void)
     free(saved);
     char lim[64];
     snprintf(lim, sizeof lim, "--maxConnectionsPerIp=%d", PER_IP);
-    spawn_gateway(&lim_gw, "limited", reg_port, lim);
-    snprintf(a[2], 200, "--registerAddress=127.0.0.1:%d", reg_port);
-    snprintf(a[3], 200, "--eventHandler=%s", app);
-    char pidf[128];
-    snprintf(pidf, sizeof pidf, "--pidFile=%s/business.pid", dir);
-    char *bargv[] = {bbin, a[2], pidf, a[3], "--secretKey=" KEY, "start", NULL};
-    bw_pid = tu_spawn(bargv, blog);
-    free(rbin);
-    free(bbin);
-    free(app);
+    spawn_gateway(&lim_gw, "limited", lim);
+    launch_business(&bw, dir, "business", reg_port, "apps/echo.so", "WsBadInput", 1, KEY);
+    launch_spawn(&bw);
     /* Events are held until the worker links: the first echo waits for it. */
     by = wsc_connect(main_gw.ws_port, "/", NULL, 5000);
     int lim_client = wsc_connect(lim_gw.ws_port, "/", NULL, 5000);
@@ -141,12 +119,12 @@ static int suite_init(void)
 static int suite_clean(void)
 {
     tu_close(by);
-    int sb = tu_stop(bw_pid, 8000), s1 = tu_stop(main_gw.pid, 8000), s2 = tu_stop(lim_gw.pid, 8000),
-        s3 = tu_stop(slow_gw.pid, 8000), sr = tu_stop(reg_pid, 5000);
+    struct launch *all[] = {&bw, &main_gw.p, &lim_gw.p, &slow_gw.p, &reg};
     int ok = 1;
-    int st[] = {sb, s1, s2, s3, sr};
-    for (int i = 0; i < 5; i++)
-        ok &= WIFEXITED(st[i]) && WEXITSTATUS(st[i]) == 0;
+    for (int i = 0; i < 5; i++) {
+        ok &= launch_stop(all[i], i < 4 ? 8000 : 5000) == 0;
+        launch_free(all[i]);
+    }
     return ok ? 0 : -1;
 }
 
@@ -183,14 +161,14 @@ static void test_handshake_without_key(void)
     CU_ASSERT_FATAL(r != NULL);
     CU_ASSERT(strncmp(r, "HTTP/1.1 400 ", 13) == 0);
     free(r);
-    CU_ASSERT(tu_file_contains(main_gw.log, "bad WebSocket handshake (no Sec-WebSocket-Key); answered 400", 3000));
+    CU_ASSERT(tu_file_contains(main_gw.p.log, "bad WebSocket handshake (no Sec-WebSocket-Key); answered 400", 3000));
     r = raw_exchange(main_gw.ws_port,
                      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n",
                      5000);
     CU_ASSERT(r && strncmp(r, "HTTP/1.1 400 ", 13) == 0);
     free(r);
-    CU_ASSERT(tu_file_contains(main_gw.log, "Sec-WebSocket-Key is not 16 bytes of base64", 3000));
+    CU_ASSERT(tu_file_contains(main_gw.p.log, "Sec-WebSocket-Key is not 16 bytes of base64", 3000));
     assert_still_serving("handshake without key");
 }
 
@@ -204,7 +182,7 @@ static void test_handshake_bad_version(void)
     CU_ASSERT(strncmp(r, "HTTP/1.1 426 ", 13) == 0);
     CU_ASSERT(strstr(r, "\r\nSec-WebSocket-Version: 13\r\n") != NULL);
     free(r);
-    CU_ASSERT(tu_file_contains(main_gw.log, "bad WebSocket handshake (Sec-WebSocket-Version 8", 3000));
+    CU_ASSERT(tu_file_contains(main_gw.p.log, "bad WebSocket handshake (Sec-WebSocket-Version 8", 3000));
     assert_still_serving("bad version");
 }
 
@@ -237,22 +215,8 @@ static void test_request_head_never_ends(void)
     printf("\n    slowloris closed after %lld ms ", tu_now_ms() - t0);
     CU_ASSERT(eof);
     tu_close(fd);
-    CU_ASSERT(tu_file_contains(main_gw.log, "sent no complete request within 5 s; closing", 3000));
+    CU_ASSERT(tu_file_contains(main_gw.p.log, "sent no complete request within 5 s; closing", 3000));
     assert_still_serving("slowloris");
-}
-
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
 }
 
 static int open_fds(pid_t pid)
@@ -273,8 +237,8 @@ static int open_fds(pid_t pid)
  * reported), then all closed by the handshake deadline. */
 static void test_idle_connections(void)
 {
-    int base_fds = open_fds(main_gw.pid);
-    long rss0 = rss_kb(main_gw.pid);
+    int base_fds = open_fds(main_gw.p.pid);
+    long rss0 = tu_rss_kb(main_gw.p.pid);
     static int fds[IDLE];
     int n = 0;
     for (; n < IDLE; n++) {
@@ -292,9 +256,9 @@ static void test_idle_connections(void)
     /* Wait until the gateway holds them all (accepted, each an fd). */
     long long end = tu_now_ms() + 20000;
     int held = 0;
-    while (tu_now_ms() < end && (held = open_fds(main_gw.pid) - base_fds) < IDLE)
+    while (tu_now_ms() < end && (held = open_fds(main_gw.p.pid) - base_fds) < IDLE)
         usleep(50000);
-    long rss1 = rss_kb(main_gw.pid);
+    long rss1 = tu_rss_kb(main_gw.p.pid);
     printf("\n    %d idle connections: gateway RSS %ld -> %ld kB, %.2f kB per connection ", held, rss0, rss1,
            (double)(rss1 - rss0) / IDLE);
     CU_ASSERT(held >= IDLE);
@@ -331,7 +295,7 @@ static void test_idle_connections(void)
  * what an idle party guest costs. */
 static void test_idle_websocket_clients(void)
 {
-    long rss0 = rss_kb(main_gw.pid);
+    long rss0 = tu_rss_kb(main_gw.p.pid);
     static int fds[IDLE];
     int n = 0;
     long long t0 = tu_now_ms();
@@ -339,7 +303,7 @@ static void test_idle_websocket_clients(void)
         if ((fds[n] = wsc_connect(main_gw.ws_port, "/", NULL, 10000)) < 0)
             break;
     CU_ASSERT(n == IDLE);
-    long rss1 = rss_kb(main_gw.pid);
+    long rss1 = tu_rss_kb(main_gw.p.pid);
     printf("\n    %d idle WebSocket clients (handshakes took %lld ms): gateway RSS %ld -> %ld kB, %.2f kB per client ", n,
            tu_now_ms() - t0, rss0, rss1, (double)(rss1 - rss0) / (n ? n : 1));
     CU_ASSERT(echo_ok(by, "echo:with 10000 idle clients"));
@@ -398,7 +362,7 @@ static void test_flood_from_one_address(void)
         tu_close(fd);
     }
     CU_ASSERT_EQUAL(refused, 200);
-    CU_ASSERT(tu_file_contains(lim_gw.log, "client 127.0.0.1 refused: 50 connections from this address (maxConnectionsPerIp)",
+    CU_ASSERT(tu_file_contains(lim_gw.p.log, "client 127.0.0.1 refused: 50 connections from this address (maxConnectionsPerIp)",
                                3000));
     /* Another address is served, and the admitted clients still are. */
     int other = ws_from("127.0.0.2", lim_gw.ws_port);
@@ -417,7 +381,7 @@ static void test_flood_from_one_address(void)
     fds[PER_IP - 1] = again;
     for (int i = 0; i < PER_IP; i++)
         tu_close(fds[i]);
-    CU_ASSERT(alive(lim_gw.pid));
+    CU_ASSERT(alive(lim_gw.p.pid));
     assert_still_serving("flood");
 }
 
@@ -428,7 +392,7 @@ static void test_client_that_reads_nothing(void)
     int slow = wsc_connect(slow_gw.ws_port, "/", NULL, 5000);
     CU_ASSERT_FATAL(echo_ok(slow, "echo:slow one here"));
     CU_ASSERT_FATAL(wsc_send(slow, WSC_TEXT, "uid:slowpoke", 12) == 0 && wsc_expect_text(slow, "bound:slowpoke", 5000));
-    long rss0 = rss_kb(slow_gw.pid);
+    long rss0 = tu_rss_kb(slow_gw.p.pid);
     int sender = wsc_connect(slow_gw.ws_port, "/", NULL, 5000);
     CU_ASSERT_FATAL(sender >= 0);
     size_t len = 60000;
@@ -440,13 +404,13 @@ static void test_client_that_reads_nothing(void)
         CU_ASSERT_FATAL(wsc_send(sender, WSC_TEXT, m, len) == 0);
         if (i % 50 == 49) { /* the sender is served meanwhile: a round trip paces it */
             CU_ASSERT(echo_ok(sender, "echo:sender pacing"));
-            long r = rss_kb(slow_gw.pid);
+            long r = tu_rss_kb(slow_gw.p.pid);
             peak = r > peak ? r : peak;
         }
     }
     free(m);
-    CU_ASSERT(tu_file_contains(slow_gw.log, "over sendToClientBufferSize; closing", 10000));
-    long rss1 = rss_kb(slow_gw.pid);
+    CU_ASSERT(tu_file_contains(slow_gw.p.log, "over sendToClientBufferSize; closing", 10000));
+    long rss1 = tu_rss_kb(slow_gw.p.pid);
     peak = rss1 > peak ? rss1 : peak;
     printf("\n    24 MB sent at a client that reads nothing: gateway RSS %ld kB before, peak %ld kB, after %ld kB ", rss0,
            peak, rss1);
@@ -456,7 +420,7 @@ static void test_client_that_reads_nothing(void)
     CU_ASSERT(tu_wait_eof(slow, 20000) == 1);
     tu_close(slow);
     tu_close(sender);
-    CU_ASSERT(alive(slow_gw.pid));
+    CU_ASSERT(alive(slow_gw.p.pid));
     int other = wsc_connect(slow_gw.ws_port, "/", NULL, 5000);
     CU_ASSERT(echo_ok(other, "echo:served after the slow consumer"));
     tu_close(other);

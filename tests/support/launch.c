@@ -99,6 +99,14 @@ int launch_stop(struct launch *p, int timeout_ms)
     return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+int launch_exited(struct launch *p, int *status)
+{
+    if (p->pid <= 0 || waitpid(p->pid, status, WNOHANG) != p->pid)
+        return 0;
+    p->pid = 0;
+    return 1;
+}
+
 void launch_reap(struct launch *p)
 {
     if (p->pid > 0)

@@ -35,6 +35,9 @@ int launch_ready(const struct launch *p, int port, const char *line, int timeout
 int launch_start(struct launch *p, int port, const char *line, int timeout_ms);
 /* SIGTERM (SIGKILL after timeout_ms); 0 when it exited with status 0. */
 int launch_stop(struct launch *p, int timeout_ms);
+/* 1, with its wait status in *status, once the process has ended by itself
+ * (a refused start); 0 while it runs. Does not wait. */
+int launch_exited(struct launch *p, int *status);
 /* Reaps a process that was killed from outside (kill -9 tests). */
 void launch_reap(struct launch *p);
 void launch_free(struct launch *p);
