@@ -31,7 +31,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 FIXTURES ?= $(abspath ../shared/fixtures/gateway-protocol)
 
-.PHONY: all deps test-deps test test-asan run clean fuzz
+.PHONY: all deps test-deps test test-asan run clean
 all: $(ROLE_BINS)
 
 # A no-op when every package is present; apt-get only when one is missing.
@@ -110,14 +110,65 @@ test-asan: deps test-deps
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" test
 
-# libFuzzer harnesses (clang); each runs for FUZZ_SECONDS.
-FUZZ_SECONDS ?= 30
-fuzz:
-	@mkdir -p $(BUILD)/fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $$f $(SHARED_SRC) -o $(BUILD)/fuzz/$$n $(LDLIBS) || exit 1; \
-	  echo "== $$n ($(FUZZ_SECONDS) s)"; $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 >/dev/null 2>$(BUILD)/fuzz/$$n.log || { tail -30 $(BUILD)/fuzz/$$n.log; exit 1; }; \
-	  tail -1 $(BUILD)/fuzz/$$n.log; done
+# ---- `make fuzz` (issue 10): libFuzzer harnesses (clang), tests/fuzz/fuzz_<target>.c ----
+# Each target links the shared library built again with clang's sanitizer
+# coverage ($(BUILD)/fuzz/obj), plus the role files it decodes with
+# (FUZZ_EXTRA_<target>, compiled into it; never a main.c). tests/fuzz/seeds.sh seeds
+# $(BUILD)/fuzz/corpus/<target>/ from the golden vectors; tests/fuzz/run.sh
+# runs every target for FUZZ_SECONDS, two at a time, and reports executions
+# and coverage. A crash, leak or UB fails the run (input kept in
+# $(BUILD)/fuzz/artifacts/<target>/).
+FUZZ_SECONDS ?= 20
+FUZZ_CC ?= clang
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_EXTRA_wsconnect := gateway/wsconnect.c gateway/phpurl.c
+FUZZ_EXTRA_business := business/events.c business/api.c business/api_push.c business/api_session.c \
+                       business/api_query.c business/query.c
+FUZZ_EXTRA_lottery := apps/lottery/proto.c apps/lottery/req.c
+FUZZ_INC_wsconnect := -Igateway
+FUZZ_INC_business := -Ibusiness
+FUZZ_INC_lottery := -Iapps/lottery -Ibusiness
+.PHONY: fuzz fuzz-build fuzz-deps
+fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz-deps: installing clang"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; }
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(BUILD)/fuzz/libgwshared.a: $(FUZZ_SHARED_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_EXTRA_$$*) $(BUILD)/fuzz/libgwshared.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_INC_$*) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) \
+	  $(shell pkg-config --libs jansson 2>/dev/null)
+fuzz-build: deps fuzz-deps
+	$(MAKE) --no-print-directory $(FUZZ_BINS)
+fuzz: fuzz-build
+	tests/fuzz/seeds.sh $(BUILD) $(FIXTURES)
+	tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# ---- `make test-valgrind` (issue 10): every unit test binary under valgrind memcheck ----
+# Zero errors and zero definite/indirect leaks, or it fails (tests/valgrind/run.sh;
+# tests/valgrind/gw.supp: third-party internals only).
+.PHONY: test-valgrind
+test-valgrind: deps test-deps
+	@command -v valgrind >/dev/null 2>&1 || { echo "make test-valgrind: installing valgrind"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	$(MAKE) --no-print-directory $(UNIT_BINS)
+	GW_FIXTURES=$(FIXTURES) GW_BIN=$(abspath $(BUILD)) tests/valgrind/run.sh $(UNIT_BINS)
+
+# ---- `make test-stress` (issue 10): the integration tests STRESS_RUNS times in a row ----
+# under a CPU hog on every core (tests/stress.sh); every failure is a flaky
+# test. Long (about STRESS_RUNS x the integration suite): not part of `make test` or CI.
+STRESS_RUNS ?= 20
+.PHONY: test-stress
+test-stress: deps test-deps
+	$(MAKE) --no-print-directory all $(INTEG_BINS)
+	GW_FIXTURES=$(FIXTURES) GW_BIN=$(abspath $(BUILD)) tests/stress.sh $(BUILD) $(STRESS_RUNS) $(INTEG_BINS)
 
 run: deps all lottery-vendor
 	deploy/run-local.sh $(abspath $(BUILD))

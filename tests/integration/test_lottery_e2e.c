@@ -433,10 +433,22 @@ static void test_signins_pushes(void)
         json_t *p = lc_push(screen, "signins", (int)(end - tu_now_ms()));
         if (!p)
             break;
+        /* A push that counts no sign-in is the feed's "counts once" push of
+         * a fresh lease holder (feed.c): on a loaded machine its first tick,
+         * or a lease taken over, may come after the screen joined and
+         * before or during the import, with any participants count. It is
+         * not one of the sign-ins' pushes. */
+        if (lh_int(p, "signedIn") == 0) {
+            json_decref(p);
+            continue;
+        }
         pushes++;
         t_last = tu_now_ms();
         last = (int)lh_int(p, "signedIn");
         CU_ASSERT(lh_int(p, "participants") == NP);
+        if (lh_int(p, "participants") != NP)
+            fprintf(stderr, "\n  screen: a signins push with signedIn %d said participants %lld, want %d\n", last,
+                    (long long)lh_int(p, "participants"), NP);
         size_t i;
         json_t *n;
         json_array_foreach(json_object_get(p, "names"), i, n) for (int k = 0; k < NP; k++) if (

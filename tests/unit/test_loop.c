@@ -40,7 +40,15 @@ static void on_a(struct loop *l, void *d) { (void)l; (void)d; rec_add(g_rec, 'a'
 static void on_b(struct loop *l, void *d) { (void)l; (void)d; rec_add(g_rec, 'b'); }
 static void on_c(struct loop *l, void *d) { (void)l; (void)d; rec_add(g_rec, 'c'); }
 
-static void test_timer_order(void)
+/* The timers below are "ms from now" at each add (loop_timer_add reads the
+ * clock), so their order holds only if the adds themselves take less than
+ * the smallest gap between their delays. A loaded machine (make
+ * test-stress, valgrind) can preempt the test for longer: such a round
+ * proves nothing and is run again, up to ROUNDS times. */
+#define ROUNDS 20
+#define ADD_SLACK_MS 5
+
+static int timer_order_round(void)
 {
     struct loop *l = loop_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
@@ -50,14 +58,26 @@ static void test_timer_order(void)
     CU_ASSERT(loop_timer_add(l, 60, on_c, NULL) > 0);
     CU_ASSERT(loop_timer_add(l, 20, on_a, NULL) > 0);
     CU_ASSERT(loop_timer_add(l, 40, on_b, NULL) > 0);
+    int64_t added = loop_now_ms();
     CU_ASSERT(loop_timer_add(l, 5000, on_guard, NULL) > 0);
     CU_ASSERT_EQUAL(r.n, 0); /* never inside the call that added it */
     loop_run(l);
-    CU_ASSERT_STRING_EQUAL(r.seq, "abc");
-    CU_ASSERT(loop_now_ms() - t0 >= 55);
-    CU_ASSERT(loop_now_ms() - t0 < 2000);
+    int valid = added - t0 < ADD_SLACK_MS;
+    if (valid) {
+        CU_ASSERT_STRING_EQUAL(r.seq, "abc");
+        CU_ASSERT(loop_now_ms() - t0 >= 55);
+    }
     CU_ASSERT_EQUAL(loop_timer_add(l, 1, NULL, NULL), -EINVAL);
     loop_free(l);
+    return valid;
+}
+
+static void test_timer_order(void)
+{
+    int valid = 0;
+    for (int i = 0; i < ROUNDS && !valid; i++)
+        valid = timer_order_round();
+    CU_ASSERT(valid);
 }
 
 struct canc {
@@ -73,11 +93,12 @@ static void on_self(struct loop *l, void *d)
     c->self_cancel = loop_timer_cancel(l, c->self); /* already run: 0 */
 }
 
-static void test_timer_cancel(void)
+static int timer_cancel_round(void)
 {
     struct loop *l = loop_new();
     struct rec r = {.loop = l, .stop_after = 2};
     g_rec = &r;
+    int64_t t0 = loop_now_ms();
     int64_t a = loop_timer_add(l, 10, on_a, NULL);
     int64_t b = loop_timer_add(l, 20, on_b, NULL);
     int64_t c = loop_timer_add(l, 30, on_c, NULL);
@@ -87,32 +108,49 @@ static void test_timer_cancel(void)
     CU_ASSERT_EQUAL(loop_timer_cancel(l, 424242), 0);
     struct canc cc = {.loop = l};
     cc.self = loop_timer_add(l, 15, on_self, &cc);
+    int valid = loop_now_ms() - t0 < ADD_SLACK_MS;
     loop_timer_add(l, 5000, on_guard, NULL);
     loop_run(l);
-    CU_ASSERT_STRING_EQUAL(r.seq, "ac");
-    CU_ASSERT_EQUAL(cc.fired, 1);
-    CU_ASSERT_EQUAL(cc.self_cancel, 0);
+    if (valid) {
+        CU_ASSERT_STRING_EQUAL(r.seq, "ac");
+        CU_ASSERT_EQUAL(cc.fired, 1);
+        CU_ASSERT_EQUAL(cc.self_cancel, 0);
+    }
     CU_ASSERT_EQUAL(loop_timer_cancel(l, a), 0); /* already run */
     loop_free(l);                                /* frees the pending guard */
+    return valid;
+}
+
+static void test_timer_cancel(void)
+{
+    int valid = 0;
+    for (int i = 0; i < ROUNDS && !valid; i++)
+        valid = timer_cancel_round();
+    CU_ASSERT(valid);
 }
 
 static int ticks;
 static void on_tick(struct loop *l, void *d)
 {
-    (void)l;
     (void)d;
-    ticks++;
+    if (++ticks == 5)
+        loop_stop(l);
 }
 
+/* Five ticks of a 10 ms period come, and not faster than the period (a
+ * count within a fixed time would be a timing assertion: a loaded machine
+ * runs fewer). */
 static void test_every(void)
 {
     struct loop *l = loop_new();
     ticks = 0;
+    int64_t t0 = loop_now_ms();
     CU_ASSERT_EQUAL(loop_every(l, 10, on_tick, NULL), 0);
     CU_ASSERT_EQUAL(loop_every(l, 0, on_tick, NULL), -1);
-    loop_timer_add(l, 105, on_guard, NULL);
+    loop_timer_add(l, 10000, on_guard, NULL);
     loop_run(l);
-    CU_ASSERT(ticks >= 5 && ticks <= 11);
+    CU_ASSERT_EQUAL(ticks, 5);
+    CU_ASSERT(loop_now_ms() - t0 >= 45);
     loop_free(l);
 }
 
@@ -226,9 +264,9 @@ struct wake {
 static struct wake *g_wake;
 static void wake_job(struct loop *l, struct loop_job *j)
 {
-    (void)l;
     (void)j;
-    g_wake->jobs++;
+    if (++g_wake->jobs == 10)
+        loop_stop(l); /* the tenth write read and its job run */
 }
 static void wake_read(struct loop *l, int fd, unsigned events, void *d)
 {
@@ -256,14 +294,20 @@ static void test_no_extra_wake(void)
     loop_job_init(&w.job, wake_job);
     loop_add(l, w.sv[0], LOOP_READ, wake_read, &w);
     loop_every(l, 10, wake_write, &w);
-    loop_timer_add(l, 125, on_guard, NULL);
+    loop_timer_add(l, 10000, on_guard, NULL);
     unsigned before = ev_iteration(loop_ev(l));
     loop_run(l);
     unsigned iterations = ev_iteration(loop_ev(l)) - before;
+    CU_ASSERT_EQUAL(w.writes, 10);
     CU_ASSERT_EQUAL(w.reads, w.writes);
     CU_ASSERT_EQUAL(w.jobs, w.reads);
-    /* One iteration for the tick's write, one for the read: not a third. */
-    CU_ASSERT(iterations <= (unsigned)(2 * w.writes + 3));
+    /* One iteration for the tick's write, one for the read: not a third
+     * (an extra wake per job would make it 3 per write). Counted over ten
+     * writes, not a fixed time, with room for the odd early timer wake a
+     * loaded machine gives (make test-stress, valgrind). */
+    CU_ASSERT(iterations < (unsigned)(3 * w.writes));
+    if (iterations >= (unsigned)(3 * w.writes))
+        fprintf(stderr, "\n  %u iterations for %d writes\n", iterations, w.writes);
     loop_del(l, w.sv[0]);
     close(w.sv[0]);
     close(w.sv[1]);

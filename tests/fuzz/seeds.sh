@@ -1,0 +1,55 @@
+#!/bin/sh
+# Seeds the fuzzers' corpora at build time: build/fuzz/corpus/<target>/ from
+# the golden vectors (FIXTURES), the repository's own configuration files and
+# the small hand-written seeds in tests/fuzz/seeds/<target>/. Nothing here is
+# committed output: the corpora live under the build directory and grow as
+# the fuzzers run.
+# usage: tests/fuzz/seeds.sh BUILD_DIR FIXTURES_DIR
+set -eu
+out="$1/fuzz/corpus"
+fx="$2"
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+# hex text (the golden vectors' format) to bytes
+unhex() { perl -ne 's/\s+//g; print pack("H*", $_)' "$1" > "$2"; }
+
+for t in gwp phpser proxyproto regmsg wsconnect trust config business lottery; do
+    mkdir -p "$out/$t"
+    if [ -d "$here/seeds/$t" ]; then
+        cp "$here/seeds/$t"/* "$out/$t/" 2>/dev/null || true
+    fi
+done
+
+if [ -d "$fx" ]; then
+    for f in "$fx"/*.hex "$fx"/live/*.hex; do
+        [ -f "$f" ] || continue
+        b=$(basename "$f" .hex)
+        case "$b" in
+        serialize-*) unhex "$f" "$out/phpser/$b" ;;
+        *) unhex "$f" "$out/gwp/$b" ;;
+        esac
+        case "$b" in
+        on_*|ping) unhex "$f" "$out/business/$b" ;;
+        esac
+    done
+    # one link's worth of events back to back
+    cat "$out/business/on_connect" "$out/business/on_websocket_connect" "$out/business/on_message" \
+        "$out/business/on_close_with_session" > "$out/business/session_life" 2>/dev/null || true
+    for f in "$fx"/register-*.txt; do
+        [ -f "$f" ] && cp "$f" "$out/regmsg/"
+    done
+else
+    echo "seeds.sh: no golden vectors in $fx; gwp, phpser, business and regmsg start from their hand seeds" >&2
+fi
+
+# PROXY v2: TCP over IPv4, 203.0.113.7:51234 -> 10.0.0.1:8282, with a TLV
+printf '\r\n\r\n\000\r\nQUIT\n\041\021\000\017\313\000\161\007\012\000\000\001\310\042\040\132\004\000\000' \
+    > "$out/proxyproto/v2-tcp4"
+
+for f in "$repo"/deploy/*/*.ini; do
+    [ -f "$f" ] && cp "$f" "$out/config/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
+# a lottery message is also a business on_message body
+cp "$out/lottery"/* "$out/business/" 2>/dev/null || true
+exit 0
