@@ -139,6 +139,9 @@ fuzz-deps:
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+# shared/version.c includes the generated version header.
+$(BUILD)/fuzz/obj/shared/version.o: $(BUILD)/gen/gw_version.h
+$(BUILD)/fuzz/obj/shared/version.o: CPPFLAGS += -I$(BUILD)/gen
 $(BUILD)/fuzz/libgwshared.a: $(FUZZ_SHARED_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
