@@ -575,35 +575,13 @@ static void add(struct reader *r, const char *tok)
     snprintf(r->verdict + l, sizeof r->verdict - l, "%s%s", l ? " " : "", tok);
 }
 
-static int read_exact(int fd, uint8_t *p, size_t n, long long deadline)
-{
-    while (n > 0) {
-        int left = (int)(deadline - tu_now_ms());
-        if (left <= 0)
-            return -1;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (poll(&pf, 1, left) <= 0)
-            return -1;
-        ssize_t k = read(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k == 0 || (k < 0 && errno == ECONNRESET))
-            return -2;
-        if (k < 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int next_event(struct reader *r, long long deadline)
 {
     uint8_t *msg = NULL;
     size_t mlen = 0;
     for (;;) {
         uint8_t h[2];
-        int rc = read_exact(r->fd, h, 2, deadline);
+        int rc = tu_read_exact(r->fd, h, 2, deadline);
         if (rc < 0) {
             free(msg);
             add(r, rc == -2 ? "EOF" : "T");
@@ -616,7 +594,7 @@ static int next_event(struct reader *r, long long deadline)
         if (len >= 126) {
             uint8_t e[8];
             int k = len == 126 ? 2 : 8;
-            if (read_exact(r->fd, e, (size_t)k, deadline) < 0) {
+            if (tu_read_exact(r->fd, e, (size_t)k, deadline) < 0) {
                 free(msg);
                 add(r, "T");
                 return 0;
@@ -631,7 +609,7 @@ static int next_event(struct reader *r, long long deadline)
             return 0;
         }
         uint8_t *pl = malloc(len + 1);
-        if (len && read_exact(r->fd, pl, len, deadline) < 0) {
+        if (len && tu_read_exact(r->fd, pl, len, deadline) < 0) {
             free(pl);
             free(msg);
             add(r, "T");
@@ -741,7 +719,7 @@ static void run_case(int port, struct wcase *c, char *out, size_t cap)
     /* After the close frame: only the end of the connection may follow. */
     {
         uint8_t b[64];
-        int rc = read_exact(r.fd, b, 1, deadline);
+        int rc = tu_read_exact(r.fd, b, 1, deadline);
         if (rc == -1)
             add(&r, "NOEOF");
         else if (rc == 0)

@@ -16,35 +16,10 @@
 
 static char dir[64];
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    static char ring[8][4096];
-    static int i;
-    char *out = ring[i++ % 8];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(out, 4096, f, ap);
-    va_end(ap);
-    return out;
-}
-
-/* Runs cmd with stderr folded into stdout; the exit status, -1 if killed. */
-static int run_cmd(char *out, size_t cap, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Writes text to DIR/name; returns the path (a fmt ring slot). */
 static const char *write_file(const char *name, const char *text)
 {
-    const char *path = fmt("%s/%s", dir, name);
+    const char *path = tu_fmt("%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     CU_ASSERT_FATAL(f != NULL);
     fputs(text, f);
@@ -58,7 +33,7 @@ static const char *write_file(const char *name, const char *text)
     do {                                                                                                     \
         char out_[8192];                                                                                     \
         char *bin_ = tu_bin_path(role);                                                                      \
-        int rc_ = run_cmd(out_, sizeof out_, fmt("cd %s && %s %s 2>&1", dir, bin_, args));                  \
+        int rc_ = tu_run_cmd(out_, sizeof out_, tu_fmt("cd %s && %s %s 2>&1", dir, bin_, args));                  \
         free(bin_);                                                                                          \
         CU_ASSERT_EQUAL(rc_, want_rc);                                                                       \
         if (strcmp(out_, want_out) != 0)                                                                     \
@@ -157,7 +132,7 @@ static void test_unreadable_and_long_lines(void)
     EXPECT_RUN("register", "-c nothing-here.ini check", 1,
                "nothing-here.ini: cannot open: No such file or directory\n"
                "nothing-here.ini: 1 problem\n");
-    CU_ASSERT_FATAL(mkdir(fmt("%s/a-folder.ini", dir), 0755) == 0);
+    CU_ASSERT_FATAL(mkdir(tu_fmt("%s/a-folder.ini", dir), 0755) == 0);
     EXPECT_RUN("gateway", "-c a-folder.ini check", 1,
                "a-folder.ini: cannot read: Is a directory\n"
                "a-folder.ini: 1 problem\n");
@@ -175,7 +150,7 @@ static void test_unreadable_and_long_lines(void)
 static void test_ok_starts_nothing(void)
 {
     int port = tu_free_port();
-    write_file("ok.ini", fmt("[register]\nlisten = text://127.0.0.1:%d\nsecretKey = k\n"
+    write_file("ok.ini", tu_fmt("[register]\nlisten = text://127.0.0.1:%d\nsecretKey = k\n"
                              "pidFile = run.pid\nlogFile = run.log\n"
                              "[gateway]\nlisten = websocket://127.0.0.1:%d\nstartPort = %d\n"
                              "pidFile = gw.pid\nlogFile = gw.log\n",
@@ -184,9 +159,9 @@ static void test_ok_starts_nothing(void)
     EXPECT_RUN("gateway", "-c ok.ini check -d", 0, "ok.ini: ok\n");
     /* Nothing was started: no pid or log file, and the port is free. */
     struct stat st;
-    CU_ASSERT_EQUAL(stat(fmt("%s/run.pid", dir), &st), -1);
-    CU_ASSERT_EQUAL(stat(fmt("%s/run.log", dir), &st), -1);
-    CU_ASSERT_EQUAL(stat(fmt("%s/gw.pid", dir), &st), -1);
+    CU_ASSERT_EQUAL(stat(tu_fmt("%s/run.pid", dir), &st), -1);
+    CU_ASSERT_EQUAL(stat(tu_fmt("%s/run.log", dir), &st), -1);
+    CU_ASSERT_EQUAL(stat(tu_fmt("%s/gw.pid", dir), &st), -1);
     CU_ASSERT_EQUAL(tu_connect(port, 200), -1);
     /* No file: the defaults and the arguments are checked. */
     EXPECT_RUN("register", "--authTimeout=9 check", 0, "(no file: defaults and arguments): ok\n");
@@ -207,7 +182,7 @@ static void test_version(void)
     for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++) {
         char out[512];
         char *bin = tu_bin_path(bins[i]);
-        CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s --version 2>&1", bin)), 0);
+        CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s --version 2>&1", bin)), 0);
         free(bin);
         regmatch_t m[3];
         int ok = regexec(&re, out, 3, m, 0) == 0;
@@ -238,7 +213,7 @@ int main(void)
     CU_add_test(s, "a good file: ok, exit 0, nothing started", test_ok_starts_nothing);
     CU_add_test(s, "--version", test_version);
     int rc = tu_run("test_config_check");
-    if (system(fmt("rm -rf %s", dir)) != 0)
+    if (system(tu_fmt("rm -rf %s", dir)) != 0)
         rc = rc ? rc : 1;
     return rc;
 }

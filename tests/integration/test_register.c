@@ -25,19 +25,6 @@ static const char *logpath;
 static int port;
 static struct launch reg;
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    static char ring[8][512];
-    static int i;
-    char *out = ring[i++ % 8];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(out, 512, f, ap);
-    va_end(ap);
-    return out;
-}
-
 static int suite_init(void)
 {
     if (launch_tmpdir("register", tmpdir, sizeof tmpdir) < 0)
@@ -87,12 +74,12 @@ static void expect_silence(int fd, int ms)
 
 static const char *gw_line(const char *addr, const char *key)
 {
-    return fmt("{\"event\":\"gateway_connect\", \"address\":\"%s\", \"secret_key\":\"%s\"}\n", addr, key);
+    return tu_fmt("{\"event\":\"gateway_connect\", \"address\":\"%s\", \"secret_key\":\"%s\"}\n", addr, key);
 }
 
 static const char *bcast(const char *list)
 {
-    return fmt("{\"event\":\"broadcast_addresses\",\"addresses\":[%s]}\n", list);
+    return tu_fmt("{\"event\":\"broadcast_addresses\",\"addresses\":[%s]}\n", list);
 }
 
 static void test_worker_gets_list_and_updates(void)
@@ -272,7 +259,7 @@ static void test_line_over_limit_closed(void)
     CU_ASSERT_EQUAL(tu_write_all(c, big, sizeof big), 0);
     CU_ASSERT_EQUAL(tu_wait_eof(c, 3000), 1);
     tu_close(c);
-    CU_ASSERT(tu_file_contains(logpath, fmt("longer than %d bytes", MAX_LINE), 2000));
+    CU_ASSERT(tu_file_contains(logpath, tu_fmt("longer than %d bytes", MAX_LINE), 2000));
     /* Everyone else is still served. */
     int g = peer();
     say(g, gw_line("172.16.0.77:2900", KEY));
@@ -348,17 +335,6 @@ static void test_ten_thousand_idle_workers(void)
 
 /* ---- the command line: start -d, status, stop, refusals ---- */
 
-static int run_cmd(char *out, size_t cap, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_cli_daemon_status_stop(void)
 {
     char dir[] = "/tmp/gw-test-cli-XXXXXX";
@@ -369,7 +345,7 @@ static void test_cli_daemon_status_stop(void)
     snprintf(base, sizeof base, "%s --listen=text://127.0.0.1:%d --secretKey=k --pidFile=%s/r.pid --logFile=%s/r.log",
              bin, p, dir, dir);
 
-    CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s start -d 2>&1", base)), 0);
+    CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s start -d 2>&1", base)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "started, pid"));
     int fd = tu_connect(p, 3000);
     CU_ASSERT(fd >= 0);
@@ -377,27 +353,27 @@ static void test_cli_daemon_status_stop(void)
     expect_line(fd, bcast(""));
 
     /* A second start of the same instance is refused. */
-    CU_ASSERT_NOT_EQUAL(run_cmd(out, sizeof out, fmt("%s start -d 2>&1", base)), 0);
+    CU_ASSERT_NOT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s start -d 2>&1", base)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "already running"));
 
     /* Another instance on the taken port is refused before daemonizing. */
-    CU_ASSERT_NOT_EQUAL(run_cmd(out, sizeof out,
-                                fmt("%s --listen=text://127.0.0.1:%d --pidFile=%s/other.pid start -d 2>&1", bin, p, dir)),
+    CU_ASSERT_NOT_EQUAL(tu_run_cmd(out, sizeof out,
+                                tu_fmt("%s --listen=text://127.0.0.1:%d --pidFile=%s/other.pid start -d 2>&1", bin, p, dir)),
                         0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "Address already in use"));
 
-    CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s status 2>&1", base)), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, fmt("listen text://127.0.0.1:%d", p)));
+    CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s status 2>&1", base)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, tu_fmt("listen text://127.0.0.1:%d", p)));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "workers 1"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "uptime"));
 
-    CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s reload 2>&1", base)), 0);
-    CU_ASSERT(tu_file_contains(fmt("%s/r.log", dir), "reload requested", 3000));
+    CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s reload 2>&1", base)), 0);
+    CU_ASSERT(tu_file_contains(tu_fmt("%s/r.log", dir), "reload requested", 3000));
 
     int g = tu_connect(p, 3000);
     say(g, "{\"event\":\"gateway_connect\",\"address\":\"10.1.1.1:2900\",\"secret_key\":\"k\"}\n");
     expect_line(fd, bcast("\"10.1.1.1:2900\""));
-    CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s stop 2>&1", base)), 0);
+    CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s stop 2>&1", base)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "stop success"));
     /* stop returns only once the process is gone: its socket is closed, and
      * the worker keeps its last list (no shrinking broadcast on the way out). */
@@ -406,17 +382,17 @@ static void test_cli_daemon_status_stop(void)
     tu_close(fd);
     tu_close(g);
     struct stat st;
-    CU_ASSERT_NOT_EQUAL(stat(fmt("%s/r.pid", dir), &st), 0);
-    CU_ASSERT(tu_file_contains(fmt("%s/r.log", dir), "register[", 100));
+    CU_ASSERT_NOT_EQUAL(stat(tu_fmt("%s/r.pid", dir), &st), 0);
+    CU_ASSERT(tu_file_contains(tu_fmt("%s/r.log", dir), "register[", 100));
 
-    CU_ASSERT_NOT_EQUAL(run_cmd(out, sizeof out, fmt("%s stop 2>&1", base)), 0);
+    CU_ASSERT_NOT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s stop 2>&1", base)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "not running"));
 
     /* restart -d from nothing starts; stop -g stops gracefully. */
-    CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s restart -d 2>&1", base)), 0);
+    CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s restart -d 2>&1", base)), 0);
     CU_ASSERT((fd = tu_connect(p, 3000)) >= 0);
     tu_close(fd);
-    CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s stop -g 2>&1", base)), 0);
+    CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s stop -g 2>&1", base)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "stop success"));
     free(bin);
 }
@@ -431,19 +407,19 @@ static void test_cli_bad_config(void)
     FILE *f = fopen(ini, "w");
     fprintf(f, "; comment\nlisten = text://127.0.0.1:1\n[register]\nsecretKey = x\nauthTimout = 5\n");
     fclose(f);
-    CU_ASSERT_NOT_EQUAL(run_cmd(out, sizeof out, fmt("%s -c %s start 2>&1", bin, ini)), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, fmt("%s:5: authTimout: unknown setting", ini)));
+    CU_ASSERT_NOT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s -c %s start 2>&1", bin, ini)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, tu_fmt("%s:5: authTimout: unknown setting", ini)));
 
     f = fopen(ini, "w");
     fprintf(f, "listen = websocket://127.0.0.1:1239\n");
     fclose(f);
-    CU_ASSERT_NOT_EQUAL(run_cmd(out, sizeof out, fmt("%s -c %s start 2>&1", bin, ini)), 0);
+    CU_ASSERT_NOT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s -c %s start 2>&1", bin, ini)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "Text protocol"));
 
-    CU_ASSERT_NOT_EQUAL(run_cmd(out, sizeof out, fmt("%s -c %s --authTimeout=0 start 2>&1", bin, ini)), 0);
+    CU_ASSERT_NOT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s -c %s --authTimeout=0 start 2>&1", bin, ini)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "command line: --authTimeout: 0 is out of range"));
 
-    CU_ASSERT_EQUAL(run_cmd(out, sizeof out, fmt("%s --help 2>&1", bin)), 0);
+    CU_ASSERT_EQUAL(tu_run_cmd(out, sizeof out, tu_fmt("%s --help 2>&1", bin)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "secretKey"));
     free(bin);
 }

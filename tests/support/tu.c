@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,4 +418,50 @@ int tu_file_lines_reach(const char *path, const char *a, const char *b, int want
         usleep(10000);
     }
     return 1;
+}
+
+char *tu_fmt(const char *f, ...)
+{
+    static char ring[8][4096];
+    static unsigned i;
+    char *out = ring[i++ % 8];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(out, sizeof ring[0], f, ap);
+    va_end(ap);
+    return out;
+}
+
+int tu_run_cmd(char *out, size_t cap, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int tu_read_exact(int fd, void *p, size_t n, long long deadline)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        int left = (int)(deadline - tu_now_ms());
+        if (left <= 0)
+            return -1;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, left) <= 0)
+            return -1;
+        ssize_t k = read(fd, b, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            return -2;
+        if (k < 0)
+            return -1;
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
 }

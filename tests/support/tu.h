@@ -78,4 +78,14 @@ int tu_file_lines_reach(const char *path, const char *a, const char *b, int want
 /* Milliseconds on a monotonic clock. */
 long long tu_now_ms(void);
 
+/* A printf-formatted string in a small ring (8 slots of 4096 bytes): valid
+ * until eight more calls. */
+char *tu_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+/* Runs cmd with /bin/sh (fold stderr in with "2>&1" in cmd), its output into
+ * out (NUL-terminated, cut at cap - 1); the exit status, -1 if killed. */
+int tu_run_cmd(char *out, size_t cap, const char *cmd);
+/* Reads exactly n bytes before deadline (tu_now_ms's clock): 0, -1 on a
+ * timeout or an error, -2 when the peer closed or reset the connection. */
+int tu_read_exact(int fd, void *p, size_t n, long long deadline);
+
 #endif

@@ -11,29 +11,6 @@
 
 #include "tu.h"
 
-static int read_exact(int fd, void *p, size_t n, long long deadline)
-{
-    uint8_t *b = p;
-    while (n > 0) {
-        int left = (int)(deadline - tu_now_ms());
-        if (left <= 0)
-            return -1;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (poll(&pf, 1, left) <= 0)
-            return -1;
-        ssize_t r = read(fd, b, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0)
-            return -2;
-        if (r < 0)
-            return -1;
-        b += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 int wsc_connect(int port, const char *path, const char *extra, int timeout_ms)
 {
     int fd = tu_connect(port, timeout_ms);
@@ -52,7 +29,7 @@ int wsc_connect(int port, const char *path, const char *extra, int timeout_ms)
     size_t h = 0;
     long long deadline = tu_now_ms() + timeout_ms;
     while (h + 1 < sizeof head) {
-        if (read_exact(fd, head + h, 1, deadline) < 0)
+        if (tu_read_exact(fd, head + h, 1, deadline) < 0)
             goto fail;
         h++;
         if (h >= 4 && memcmp(head + h - 4, "\r\n\r\n", 4) == 0)
@@ -136,7 +113,7 @@ ssize_t wsc_recv(int fd, uint8_t **out, int *opcode, int timeout_ms)
     int mop = -1;
     for (;;) {
         uint8_t h[2];
-        int r = read_exact(fd, h, 2, deadline);
+        int r = tu_read_exact(fd, h, 2, deadline);
         if (r < 0) {
             free(msg);
             return r;
@@ -145,12 +122,12 @@ ssize_t wsc_recv(int fd, uint8_t **out, int *opcode, int timeout_ms)
         uint64_t len = h[1] & 0x7f;
         if (len == 126) {
             uint8_t e[2];
-            if (read_exact(fd, e, 2, deadline) < 0)
+            if (tu_read_exact(fd, e, 2, deadline) < 0)
                 goto fail;
             len = (uint64_t)e[0] << 8 | e[1];
         } else if (len == 127) {
             uint8_t e[8];
-            if (read_exact(fd, e, 8, deadline) < 0)
+            if (tu_read_exact(fd, e, 8, deadline) < 0)
                 goto fail;
             len = 0;
             for (int i = 0; i < 8; i++)
@@ -159,7 +136,7 @@ ssize_t wsc_recv(int fd, uint8_t **out, int *opcode, int timeout_ms)
         if (len > (64u << 20))
             goto fail;
         uint8_t *payload = malloc(len + 1);
-        if (len && read_exact(fd, payload, len, deadline) < 0) {
+        if (len && tu_read_exact(fd, payload, len, deadline) < 0) {
             free(payload);
             goto fail;
         }
