@@ -17,6 +17,7 @@ struct guard {
     struct lws *wsi;          /* set once the handshake is done */
     size_t skip;              /* request-head bytes still to pass */
     unsigned ws : 1, off : 1, close_sent : 1, reported : 1, closed_out : 1;
+    unsigned in_msg : 1;      /* a fragmented data message is open (its last frame not yet seen) */
     uint8_t st, b0, ext_need, ext_have, mask_have, opcode;
     uint8_t mask[4];
     uint64_t len, left;       /* this frame: announced length, bytes still to come */
@@ -155,8 +156,11 @@ static int frame_done(struct guard *g)
         if (rc < 0)
             return rc;
     }
-    if (!(g->opcode & 8) && (g->b0 & 0x80))
-        g->msg_len = 0; /* the message is complete */
+    if (!(g->opcode & 8)) {
+        g->in_msg = !(g->b0 & 0x80);
+        if (!g->in_msg)
+            g->msg_len = 0; /* the message is complete */
+    }
     g->st = ST_HDR0;
     return 0;
 }
@@ -175,6 +179,28 @@ static size_t feed(struct guard *g, const uint8_t *p, size_t n)
             g->opcode = c & 0x0f;
             g->st = ST_HDR1;
             i++;
+            /* lws fails these too, but its close code depends on which of its
+             * read paths saw the frame (1000 or 1002, by timing): decide here. */
+            if (c & 0x70) {
+                fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "reserved bits set (no extension was negotiated)");
+                return frame_start;
+            }
+            if ((g->opcode >= 3 && g->opcode <= 7) || g->opcode >= 0xb) {
+                fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "reserved opcode");
+                return frame_start;
+            }
+            if ((g->opcode & 8) && !(c & 0x80)) {
+                fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "fragmented control frame");
+                return frame_start;
+            }
+            if (g->opcode == 0 && !g->in_msg) {
+                fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "continuation frame without a message");
+                return frame_start;
+            }
+            if ((g->opcode == 1 || g->opcode == 2) && g->in_msg) {
+                fail(g, LWS_CLOSE_STATUS_PROTOCOL_ERR, "a new message inside a fragmented one");
+                return frame_start;
+            }
             break;
         case ST_HDR1:
             i++;
