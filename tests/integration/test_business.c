@@ -24,14 +24,10 @@ static char dir[64];
 static int reg_port;
 static struct launch reg, bw;
 
-struct gw {
-    struct launch p;
-    int ws_port, lan_port;
-};
-static struct gw gw1, gw2;
+static struct launch_gw gw1, gw2;
 
 /* Both business processes hold a link to g (in its current log). */
-static int workers_linked(const struct gw *g, int timeout_ms)
+static int workers_linked(const struct launch_gw *g, int timeout_ms)
 {
     return launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) == 0 &&
            launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms) == 0;
@@ -45,15 +41,8 @@ static int start_all(void)
     launch_register(&reg, dir, reg_port, KEY);
     if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
-    struct gw *gws[] = {&gw1, &gw2};
-    for (int i = 0; i < 2; i++) {
-        gws[i]->ws_port = tu_free_port();
-        gws[i]->lan_port = tu_free_port();
-        char tag[16];
-        snprintf(tag, sizeof tag, "gateway-%d", i + 1);
-        launch_gateway(&gws[i]->p, dir, tag, gws[i]->ws_port, gws[i]->lan_port, reg_port, KEY);
-        launch_spawn(&gws[i]->p);
-    }
+    launch_gw_spawn(&gw1, dir, "gateway-1", reg_port, KEY);
+    launch_gw_spawn(&gw2, dir, "gateway-2", reg_port, KEY);
     launch_business(&bw, dir, "business", reg_port, "apps/echo.so", NAME, 2, KEY);
     launch_spawn(&bw);
     return workers_linked(&gw1, 8000) && workers_linked(&gw2, 8000) ? 0 : -1;
@@ -75,7 +64,7 @@ static int stop_all(void)
     return sb == 0 && s1 == 0 && s2 == 0 && sr == 0 ? 0 : -1;
 }
 
-static int client(const struct gw *g)
+static int client(const struct launch_gw *g)
 {
     int fd = wsc_connect(g->ws_port, "/", NULL, 3000);
     CU_ASSERT_FATAL(fd >= 0);
@@ -203,7 +192,7 @@ static void test_across_gateways(void)
 }
 
 /* Sessions of every client of g, as the gateway stores them (PHP serialize). */
-static char *gateway_sessions(const struct gw *g)
+static char *gateway_sessions(const struct launch_gw *g)
 {
     struct fakebw q;
     if (fakebw_client(&q, g->lan_port, KEY) < 0)

@@ -28,11 +28,7 @@ static char dir[64];
 static int reg_port;
 static struct launch reg, bw;
 
-struct gw {
-    struct launch p;
-    int ws_port, lan_port;
-};
-static struct gw gw1, gw2;
+static struct launch_gw gw1, gw2;
 
 /* The clients: a and b on gateway 1, c on gateway 2. */
 enum { A, B, C, NCLIENT };
@@ -49,15 +45,8 @@ static int start_all(void)
     launch_register(&reg, dir, reg_port, KEY);
     if (launch_start(&reg, reg_port, NULL, 5000) < 0)
         return -1;
-    struct gw *gws[] = {&gw1, &gw2};
-    for (int i = 0; i < 2; i++) {
-        gws[i]->ws_port = tu_free_port();
-        gws[i]->lan_port = tu_free_port();
-        char tag[16];
-        snprintf(tag, sizeof tag, "gateway-%d", i + 1);
-        launch_gateway(&gws[i]->p, dir, tag, gws[i]->ws_port, gws[i]->lan_port, reg_port, KEY);
-        launch_spawn(&gws[i]->p);
-    }
+    launch_gw_spawn(&gw1, dir, "gateway-1", reg_port, KEY);
+    launch_gw_spawn(&gw2, dir, "gateway-2", reg_port, KEY);
     launch_business(&bw, dir, "business", reg_port, "apps/echo.so", NAME, 1, KEY);
     launch_spawn(&bw);
     const char *line = "business worker 127.0.0.1:" NAME ":0 connected";

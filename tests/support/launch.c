@@ -139,6 +139,16 @@ void launch_gateway(struct launch *p, const char *dir, const char *tag, int ws_p
     launch_set(p, "--lanIp=127.0.0.1");
 }
 
+pid_t launch_gw_spawn(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key)
+{
+    if (g->ws_port <= 0)
+        g->ws_port = tu_free_port();
+    if (g->lan_port <= 0)
+        g->lan_port = tu_free_port();
+    launch_gateway(&g->p, dir, tag, g->ws_port, g->lan_port, reg_port, key);
+    return launch_spawn(&g->p);
+}
+
 void launch_business(struct launch *p, const char *dir, const char *tag, int reg_port, const char *app_so,
                      const char *name, int count, const char *key)
 {

@@ -47,6 +47,14 @@ void launch_free(struct launch *p);
 void launch_register(struct launch *p, const char *dir, int port, const char *key);
 void launch_gateway(struct launch *p, const char *dir, const char *tag, int ws_port, int lan_port, int reg_port,
                     const char *key);
+/* A gateway of a loopback cluster and its two ports. */
+struct launch_gw {
+    struct launch p;
+    int ws_port, lan_port;
+};
+/* Picks the ports that are still 0, sets a gateway's settings (tag, register
+ * port, key) and starts it; its pid. Readiness is the caller's. */
+pid_t launch_gw_spawn(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key);
 void launch_business(struct launch *p, const char *dir, const char *tag, int reg_port, const char *app_so,
                      const char *name, int count, const char *key);
 
