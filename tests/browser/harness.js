@@ -16,15 +16,31 @@ module.exports = function harness({ bin, tmp, stepMs }) {
   const procs = [];                     // {name, child, log, exited}
   const counts = { passed: 0, failed: 0 };
 
-  function freePort() {
-    return new Promise((resolve, reject) => {
+  // A free port below the kernel's ephemeral range (as tu_free_port and
+  // tests/support/ports.sh): a port from listen(0) lies inside it, and until
+  // the role under test binds it any outgoing connection may take it as its
+  // source port ("Address already in use"). Random, checked by binding it,
+  // never the same twice in this run.
+  const given = new Set();
+  let ephemeralLo = 32768;
+  try {
+    ephemeralLo = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'), 10) || 32768;
+  } catch (e) { /* keep the default */ }
+  function bindable(port) {
+    return new Promise((resolve) => {
       const s = net.createServer();
-      s.on('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address();
-        s.close(() => resolve(port));
-      });
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
+  }
+  async function freePort() {
+    for (let tries = 0; tries < 1000; tries++) {
+      const port = 10000 + Math.floor(Math.random() * (ephemeralLo - 10000));
+      if (given.has(port) || !(await bindable(port))) continue;
+      given.add(port);
+      return port;
+    }
+    throw new Error(`freePort: no free port below ${ephemeralLo}`);
   }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -45,33 +45,8 @@ check() {
     fi
 }
 
-# ---- free ports on 127.0.0.1 (listening sockets from /proc/net/tcp*) ----
-used_ports() {
-    local h
-    # shellcheck disable=SC2013 # one hex port per word
-    for h in $(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }'); do
-        echo $((16#$h))
-    done
-}
-taken=" $(used_ports | tr '\n' ' ') "
-next_port=$((20000 + ($$ % 20000)))
-# free_port VAR [N]: VAR := the first of N consecutive free ports.
-free_port() {
-    local n=${2:-1} p i okp
-    while :; do
-        p=$next_port
-        next_port=$((next_port + n + 1))
-        [ $next_port -gt 60000 ] && next_port=20000
-        okp=1
-        for ((i = 0; i < n; i++)); do
-            case $taken in *" $((p + i)) "*) okp=0 ;; esac
-        done
-        if [ $okp = 1 ]; then
-            printf -v "$1" %s "$p"
-            return
-        fi
-    done
-}
+# ---- free ports on 127.0.0.1, below the ephemeral range ----
+. "$top/tests/support/ports.sh"
 free_port RP
 free_port GPB
 free_port GPC

@@ -63,26 +63,8 @@ check() {
     fi
 }
 
-# ---- free ports on 127.0.0.1 (listening sockets from /proc/net/tcp*) ----
-taken=" $(awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-    while read -r h; do echo $((16#$h)); done | tr '\n' ' ') "
-next_port=$((21000 + ($$ % 19000)))
-free_port() { # VAR [N]: the first of N consecutive free ports
-    local n=${2:-1} p i okp
-    while :; do
-        p=$next_port
-        next_port=$((next_port + n + 1))
-        [ $next_port -gt 60000 ] && next_port=21000
-        okp=1
-        for ((i = 0; i < n; i++)); do
-            case $taken in *" $((p + i)) "*) okp=0 ;; esac
-        done
-        [ $okp = 1 ] && {
-            printf -v "$1" %s "$p"
-            return
-        }
-    done
-}
+# ---- free ports on 127.0.0.1, below the ephemeral range ----
+. "$top/tests/support/ports.sh"
 free_port RP
 free_port GP
 free_port SP 2
