@@ -391,3 +391,122 @@ done:
     free(cookies);
     return rc;
 }
+
+/* ------------------------------------------- the body from lws' values */
+
+static void wsc__cstr(struct phpser_w *w, const char *s) { phpser_w_str(w, s, strlen(s)); }
+
+static void wsc__cstr_or_null(struct phpser_w *w, const char *s)
+{
+    if (s)
+        wsc__cstr(w, s);
+    else
+        phpser_w_null(w);
+}
+
+int wsconnect_body_parsed(const struct wsconnect_parsed *p, const char *remote, uint16_t remote_port,
+                          uint16_t server_port, struct buf *out)
+{
+    struct buf get = BUF_INIT, server = BUF_INIT, cookie = BUF_INIT, query = BUF_INIT, ruri = BUF_INIT;
+    struct phpser_w wg, ws, wc, wq, wr, wo;
+    phpser_w_init(&wg, &get);
+    phpser_w_init(&ws, &server);
+    phpser_w_init(&wc, &cookie);
+    phpser_w_init(&wq, &query); /* plain bytes, not serialized: the query string */
+    phpser_w_init(&wr, &ruri);
+    size_t keep = out->len - out->off;
+    size_t nget = 0, nserver = 0, ncookie = 0;
+    if (!remote)
+        remote = "";
+    /* lws keeps the query only URL-decoded, as name=value fragments. */
+    for (size_t i = 0; i < p->nargs; i++) {
+        const char *frag = p->args[i];
+        const char *eq = strchr(frag, '=');
+        if (query.len)
+            phpser_w_raw(&wq, "&", 1);
+        phpser_w_raw(&wq, frag, strlen(frag));
+        phpser_w_str(&wg, frag, eq ? (size_t)(eq - frag) : strlen(frag));
+        wsc__cstr(&wg, eq ? eq + 1 : "");
+        nget++;
+    }
+    wsc__cstr(&ws, "QUERY_STRING");
+    phpser_w_str(&ws, buf_head(&query), buf_avail(&query));
+    wsc__cstr(&ws, "REQUEST_METHOD");
+    wsc__cstr(&ws, "GET");
+    wsc__cstr(&ws, "REQUEST_URI");
+    phpser_w_raw(&wr, p->uri ? p->uri : "/", strlen(p->uri ? p->uri : "/"));
+    if (query.len) {
+        phpser_w_raw(&wr, "?", 1);
+        phpser_w_raw(&wr, buf_head(&query), buf_avail(&query));
+    }
+    phpser_w_str(&ws, buf_head(&ruri), buf_avail(&ruri));
+    wsc__cstr(&ws, "SERVER_PROTOCOL");
+    wsc__cstr(&ws, "HTTP/1.1");
+    wsc__cstr(&ws, "SERVER_NAME");
+    wsc__cstr_or_null(&ws, p->host);
+    wsc__cstr(&ws, "CONTENT_TYPE");
+    wsc__cstr_or_null(&ws, p->content_type);
+    wsc__cstr(&ws, "REMOTE_ADDR");
+    wsc__cstr(&ws, remote);
+    wsc__cstr(&ws, "REMOTE_PORT");
+    phpser_w_int(&ws, remote_port);
+    wsc__cstr(&ws, "SERVER_PORT");
+    phpser_w_int(&ws, server_port);
+    nserver = 9;
+    /* One HTTP_<NAME> per header lws parsed (lws keeps them by token, not in
+     * request order): the token name without its ':', upper-cased, '-' as '_'. */
+    for (size_t t = 0; t < p->nhdrs; t++) {
+        const char *name = p->hdr_names[t], *v = p->hdr_values[t];
+        size_t nl = name ? strlen(name) : 0;
+        if (!nl || name[nl - 1] != ':' || !v)
+            continue;
+        char key[96] = "HTTP_";
+        size_t k = 5;
+        for (size_t i = 0; i + 1 < nl && k + 1 < sizeof key; i++)
+            key[k++] = name[i] == '-' ? '_' : (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+        key[k] = 0;
+        wsc__cstr(&ws, key);
+        wsc__cstr(&ws, v);
+        nserver++;
+    }
+    /* Cookie: "; "-separated name=value pairs (empty pieces and pieces
+     * without '=' skipped), the name trimmed of " \t", the value raw. */
+    for (const char *s = p->cookie; s && *s;) {
+        const char *e = strchr(s, ';');
+        if (!e)
+            e = s + strlen(s);
+        const char *eq = memchr(s, '=', (size_t)(e - s));
+        if (eq) {
+            const char *n0 = s;
+            while (n0 < eq && (*n0 == ' ' || *n0 == '\t'))
+                n0++;
+            size_t nl = (size_t)(eq - n0);
+            while (nl && (n0[nl - 1] == ' ' || n0[nl - 1] == '\t'))
+                nl--;
+            phpser_w_str(&wc, n0, nl);
+            phpser_w_str(&wc, eq + 1, (size_t)(e - eq - 1));
+            ncookie++;
+        }
+        s = *e ? e + 1 : e;
+    }
+    phpser_w_init(&wo, out);
+    phpser_w_raw(&wo, "a:3:{s:3:\"get\";", 15);
+    phpser_w_arr(&wo, nget);
+    phpser_w_raw(&wo, buf_head(&get), buf_avail(&get));
+    phpser_w_raw(&wo, "}s:6:\"server\";", 14);
+    phpser_w_arr(&wo, nserver);
+    phpser_w_raw(&wo, buf_head(&server), buf_avail(&server));
+    phpser_w_raw(&wo, "}s:6:\"cookie\";", 14);
+    phpser_w_arr(&wo, ncookie);
+    phpser_w_raw(&wo, buf_head(&cookie), buf_avail(&cookie));
+    phpser_w_raw(&wo, "}}", 2);
+    int err = wg.err ? wg.err : ws.err ? ws.err : wc.err ? wc.err : wq.err ? wq.err : wr.err ? wr.err : wo.err;
+    if (err && out->data)
+        out->len = out->off + keep;
+    buf_free(&get);
+    buf_free(&server);
+    buf_free(&cookie);
+    buf_free(&query);
+    buf_free(&ruri);
+    return err ? -ENOMEM : 0;
+}

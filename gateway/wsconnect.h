@@ -60,6 +60,29 @@ int wsconnect_body(const char *head, size_t len, const char *remote_addr, uint16
  * WSCONNECT_MAX_HEAD bytes. */
 size_t wsconnect_head_len(const char *buf, size_t len);
 
+/* What wsconnect_body_lws reads from libwebsockets, as plain NUL-terminated
+ * strings (NULL: absent): the seam between the lws getters (wsconnect_lws.c)
+ * and the body builder, which reads only outside bytes and is a pure
+ * function (tested and fuzzed without a connection).
+ *   args: the query fragments as lws keeps them (URL-decoded "name=value",
+ *         or "name"), in order;
+ *   uri, host, content_type, cookie: those headers' values;
+ *   hdr_names / hdr_values: one pair per header lws parsed, the name as
+ *         lws_token_to_string gives it ("user-agent:"); a pair whose name is
+ *         empty or does not end in ':' is skipped. */
+struct wsconnect_parsed {
+    const char *const *args;
+    size_t nargs;
+    const char *uri, *host, *content_type, *cookie;
+    const char *const *hdr_names;
+    const char *const *hdr_values;
+    size_t nhdrs;
+};
+/* The ON_WEBSOCKET_CONNECT body from those values, appended to out (the body
+ * wsconnect_body_lws sends). 0, or -ENOMEM with out->len restored. */
+int wsconnect_body_parsed(const struct wsconnect_parsed *p, const char *remote_addr, uint16_t remote_port,
+                          uint16_t server_port, struct buf *out);
+
 /* The same body from what libwebsockets parsed (wsconnect_lws.c), for when
  * the raw head is not available (wss: it is inside TLS): the query as lws
  * keeps it (URL-decoded name=value fragments), one HTTP_<NAME> per header

@@ -614,6 +614,54 @@ static void test_head_len(void)
     CHECKF(wsconnect_head_len("GET / HTTP/1.1\n\n", 16) == 0, "LF only is not a head end");
 }
 
+/* ------------------------------------- from lws' parsed values (wss) */
+
+/* wsconnect_body_parsed: what wsconnect_body_lws builds from the values lws
+ * parsed; byte for byte, after what out held. */
+static void test_parsed(void)
+{
+    const char *args[] = {"room=1", "flag"};
+    const char *names[] = {"user-agent:", "bogus", "x-forwarded-for:", ""};
+    const char *values[] = {"UA", "skipped: no ':'", "1.2.3.4", "skipped: empty name"};
+    const struct wsconnect_parsed p = {
+        .args = args,
+        .nargs = 2,
+        .uri = "/chat",
+        .host = "h:1",
+        .cookie = " sid = a b;;noeq; x=1=2",
+        .hdr_names = names,
+        .hdr_values = values,
+        .nhdrs = 4,
+    };
+    static const char want[] =
+        "keepa:3:{s:3:\"get\";a:2:{s:4:\"room\";s:1:\"1\";s:4:\"flag\";s:0:\"\";}"
+        "s:6:\"server\";a:11:{s:12:\"QUERY_STRING\";s:11:\"room=1&flag\";s:14:\"REQUEST_METHOD\";s:3:\"GET\";"
+        "s:11:\"REQUEST_URI\";s:17:\"/chat?room=1&flag\";s:15:\"SERVER_PROTOCOL\";s:8:\"HTTP/1.1\";"
+        "s:11:\"SERVER_NAME\";s:3:\"h:1\";s:12:\"CONTENT_TYPE\";N;s:11:\"REMOTE_ADDR\";s:8:\"10.0.0.1\";"
+        "s:11:\"REMOTE_PORT\";i:5;s:11:\"SERVER_PORT\";i:8282;s:15:\"HTTP_USER_AGENT\";s:2:\"UA\";"
+        "s:20:\"HTTP_X_FORWARDED_FOR\";s:7:\"1.2.3.4\";}"
+        "s:6:\"cookie\";a:2:{s:3:\"sid\";s:4:\" a b\";s:1:\"x\";s:3:\"1=2\";}}";
+    struct buf out = BUF_INIT;
+    CHECKF(buf_append(&out, "keep", 4) == 0, "append");
+    CHECKF(wsconnect_body_parsed(&p, "10.0.0.1", 5, 8282, &out) == 0, "parsed body");
+    CHECKF(out.len == sizeof want - 1 && memcmp(out.data, want, out.len) == 0, "parsed body: %.*s", (int)out.len,
+           (const char *)out.data);
+    CHECKF(decodes((const char *)out.data + 4, out.len - 4), "parsed body does not decode");
+    buf_free(&out);
+
+    /* nothing parsed: "/" and no Host */
+    const struct wsconnect_parsed none = {0};
+    static const char want0[] =
+        "a:3:{s:3:\"get\";a:0:{}s:6:\"server\";a:9:{s:12:\"QUERY_STRING\";s:0:\"\";s:14:\"REQUEST_METHOD\";"
+        "s:3:\"GET\";s:11:\"REQUEST_URI\";s:1:\"/\";s:15:\"SERVER_PROTOCOL\";s:8:\"HTTP/1.1\";s:11:\"SERVER_NAME\";N;"
+        "s:12:\"CONTENT_TYPE\";N;s:11:\"REMOTE_ADDR\";s:0:\"\";s:11:\"REMOTE_PORT\";i:0;s:11:\"SERVER_PORT\";i:0;}"
+        "s:6:\"cookie\";a:0:{}}";
+    CHECKF(wsconnect_body_parsed(&none, NULL, 0, 0, &out) == 0, "empty parsed body");
+    CHECKF(out.len == sizeof want0 - 1 && memcmp(out.data, want0, out.len) == 0, "empty parsed body: %.*s",
+           (int)out.len, (const char *)out.data);
+    buf_free(&out);
+}
+
 /* ------------------------------------------------------- random input */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -717,5 +765,6 @@ int main(void)
     CU_add_test(beh, "refused heads", test_refused);
     CU_add_test(beh, "wsconnect_head_len", test_head_len);
     CU_add_test(beh, "random input", test_random);
+    CU_add_test(beh, "body from lws' parsed values", test_parsed);
     return tu_run("test_wsconnect");
 }
