@@ -147,7 +147,17 @@ $(BUILD)/fuzz/libgwshared.a: $(FUZZ_SHARED_OBJ)
 	$(AR) rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_EXTRA_$$*) $(BUILD)/fuzz/libgwshared.a
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_INC_$*) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) \
-	  $(shell pkg-config --libs jansson 2>/dev/null)
+	  $(shell pkg-config --libs jansson 2>/dev/null) $(FUZZ_LIBS_$*)
+# wsconnect_lws: the handshake body from lws' parsed values (wsconnect_body_parsed).
+# lottery_app: the lottery's real handlers and sqlite store behind the real
+# business events/API (tests/fuzz/fuzz_lottery_app.c); every apps/lottery file
+# but the command line (a template store is copied per input, in /dev/shm).
+FUZZ_EXTRA_wsconnect_lws := gateway/wsconnect.c gateway/phpurl.c
+FUZZ_INC_wsconnect_lws := -Igateway
+FUZZ_EXTRA_lottery_app := business/events.c business/api.c business/api_push.c business/api_session.c \
+                          business/api_query.c business/query.c $(wildcard apps/lottery/*.c)
+FUZZ_INC_lottery_app := -Ibusiness -Iapps/lottery $(shell pkg-config --cflags libpq 2>/dev/null)
+FUZZ_LIBS_lottery_app = $(shell pkg-config --libs sqlite3 libcrypto libpq 2>/dev/null)
 fuzz-build: deps fuzz-deps
 	$(MAKE) --no-print-directory $(FUZZ_BINS)
 fuzz: fuzz-build

@@ -14,7 +14,7 @@ repo="$(cd "$here/../.." && pwd)"
 # hex text (the golden vectors' format) to bytes
 unhex() { perl -ne 's/\s+//g; print pack("H*", $_)' "$1" > "$2"; }
 
-for t in gwp phpser proxyproto regmsg wsconnect trust config business lottery; do
+for t in gwp phpser proxyproto regmsg wsconnect trust config business lottery lottery_app wsconnect_lws; do
     mkdir -p "$out/$t"
     if [ -d "$here/seeds/$t" ]; then
         cp "$here/seeds/$t"/* "$out/$t/" 2>/dev/null || true
@@ -46,6 +46,15 @@ fi
 # PROXY v2: TCP over IPv4, 203.0.113.7:51234 -> 10.0.0.1:8282, with a TLV
 printf '\r\n\r\n\000\r\nQUIT\n\041\021\000\017\313\000\161\007\012\000\000\001\310\042\040\132\004\000\000' \
     > "$out/proxyproto/v2-tcp4"
+
+# wsconnect_lws: byte 0 = which of URI, Host, Content-Type, Cookie follow,
+# 2 bytes of port, then NUL-separated fields ("a..." query fragments, other
+# fields "name:value" headers); see tests/fuzz/fuzz_wsconnect_lws.c
+printf '\017\310\042/ws\000127.0.0.1:8282\000text/plain\000PHPSESSID=k3v9q2m1; lottery_uid=u1001; nick=%%E5%%BC%%A0\000atoken=9f2c1e\000aroom=annual-party\000aname=\345\274\240\000user-agent:probe/1.0\000origin:http://127.0.0.1\000sec-websocket-key:dGhlIHNhbXBsZSBub25jZQ==' \
+    > "$out/wsconnect_lws/wss-handshake"
+printf '\010\000\001 a = 1 ;;b; =v;c=1=2;\011d\011=\000aflag\000a\000a=\000bogus\000:\000x-y_z:' \
+    > "$out/wsconnect_lws/cookie-corners"
+printf '\000\000\000' > "$out/wsconnect_lws/nothing"
 
 for f in "$repo"/deploy/*/*.ini; do
     [ -f "$f" ] && cp "$f" "$out/config/$(basename "$(dirname "$f")")-$(basename "$f")"
