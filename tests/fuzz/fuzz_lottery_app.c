@@ -38,7 +38,9 @@
  *    present winners plus its open seats never exceed its quantity, at most
  *    one draw is open, a finished draw has exactly `count` winners and an
  *    open or cancelled one none, an undone draw's winners (only) are undone,
- *    every winner is a signed-in participant;
+ *    every winner is a signed-in participant; a draw that just opened froze
+ *    exactly the eligible pool (signed in, not a winner of this prize, absent
+ *    included, and for an excludeWinners prize no present win of any prize);
  *  - at the end, the audit log verifies as `lotteryctl verify` does it
  *    (hash chain, every draw recomputed from its pool and seed).
  *
@@ -60,6 +62,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -70,10 +73,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static void cleanup(void);
+
 #define REQUIRE(cond)                                                                              \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
             fprintf(stderr, "fuzz_lottery_app: %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
+            cleanup();                                                                             \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -494,6 +500,35 @@ static void check_winners(void)
                   " WHERE p.signed_in_seq IS NULL") == 0);
 }
 
+/* A draw just opened (draw.start, winner.replace): its frozen pool is
+ * exactly the signed-in people who have not won this prize (absent included)
+ * and, for an excludeWinners prize, hold no present win of any prize. */
+static long long last_open_draw;
+
+static void check_new_pool(void)
+{
+    long long open = ro_ll("SELECT COALESCE(MAX(id), 0) FROM draws WHERE state = 'open'");
+    if (!open || open == last_open_draw)
+        return;
+    last_open_draw = open;
+    /* an eligible person is missing, or an ineligible one is in */
+    static const char eligible[] =
+        "p.signed_in_seq IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM winners w WHERE w.emp_no = p.emp_no AND w.prize_id = d.prize_id"
+        "  AND w.undone = 0)"
+        " AND NOT (pr.exclude_winners = 1 AND EXISTS (SELECT 1 FROM winners w WHERE w.emp_no = p.emp_no"
+        "  AND w.undone = 0 AND w.absent = 0))";
+    char sql[1600];
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM draws d JOIN prizes pr ON pr.id = d.prize_id, participants p"
+             " WHERE d.state = 'open' AND (%s) != (p.emp_no IN (SELECT value FROM json_each(d.pool)))",
+             eligible);
+    REQUIRE(ro_ll(sql) == 0);
+    REQUIRE(ro_ll("SELECT COUNT(*) FROM draws d, json_each(d.pool) j WHERE d.state = 'open'"
+                  " AND j.value NOT IN (SELECT emp_no FROM participants)") == 0);
+    REQUIRE(ro_ll("SELECT COUNT(*) FROM draws WHERE state = 'open' AND pool_size != json_array_length(pool)") == 0);
+}
+
 static int verify_cb(long long seq, const char *hash, const json_t *entry, void *arg)
 {
     char err[512], *line = NULL;
@@ -558,6 +593,7 @@ static void start(unsigned flags)
     REQUIRE(app->on_worker_start(&info) == 0);
     REQUIRE(sqlite3_open_v2(work, &ro, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     next_conn_id = 0;
+    last_open_draw = 0;
     for (int i = 0; i < SLOTS; i++)
         page_new(i);
 }
@@ -582,6 +618,7 @@ static void message(int p, const char *msg, size_t len)
     if (after != before) {
         REQUIRE(was_admin);
         check_winners();
+        check_new_pool();
     }
 }
 
@@ -610,6 +647,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         api_start(&bw, &transport);
         make_templates();
         atexit(cleanup);
+        __sanitizer_set_death_callback(cleanup); /* nor does a sanitizer's finding (REQUIRE cleans up too) */
     }
     if (size == 0)
         return 0;

@@ -325,6 +325,30 @@ static void test_subprotocols(void)
     gw_stop(&g);
 }
 
+/* The string at [sec][key] of the last ON_WEBSOCKET_CONNECT body, into out
+ * ("" when absent or not a string). */
+static void body_str(const struct fakebw *bw, const char *sec, const char *key, char *out, size_t cap)
+{
+    msgpack_zone z;
+    msgpack_zone_init(&z, 4096);
+    msgpack_object v;
+    char err[128];
+    out[0] = 0;
+    if (phpser_decode(bw->last.body, bw->last.body_len, &z, &v, NULL, err, sizeof err) == 0 && v.type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < v.via.map.size; i++) {
+            msgpack_object *k = &v.via.map.ptr[i].key, *val = &v.via.map.ptr[i].val;
+            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(sec) &&
+                memcmp(k->via.str.ptr, sec, strlen(sec)) == 0 && val->type == MSGPACK_OBJECT_MAP)
+                for (uint32_t j = 0; j < val->via.map.size; j++) {
+                    msgpack_object *k2 = &val->via.map.ptr[j].key, *v2 = &val->via.map.ptr[j].val;
+                    if (k2->type == MSGPACK_OBJECT_STR && k2->via.str.size == strlen(key) &&
+                        memcmp(k2->via.str.ptr, key, strlen(key)) == 0 && v2->type == MSGPACK_OBJECT_STR)
+                        snprintf(out, cap, "%.*s", (int)v2->via.str.size, v2->via.str.ptr);
+                }
+        }
+    msgpack_zone_destroy(&z);
+}
+
 /* A wss client by hand: TLS from OpenSSL, then the same handshake and frames. */
 static void test_wss(void)
 {
@@ -350,7 +374,8 @@ static void test_wss(void)
     SSL_set_fd(ssl, fd);
     CU_ASSERT_FATAL(SSL_connect(ssl) == 1);
     const char *req = "GET /?tls=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                      "User-Agent: probe/1.0\r\nCookie: a=1; theme=dark\r\n\r\n";
     SSL_write(ssl, req, (int)strlen(req));
     char resp[1024];
     int n = 0;
@@ -366,6 +391,24 @@ static void test_wss(void)
     CU_ASSERT(strncmp(resp, "HTTP/1.1 101", 12) == 0);
     CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
     uint32_t id = bw.last.hdr.connection_id;
+    /* The raw head is inside TLS: the handshake data comes from what lws
+     * parsed (wsconnect_body_lws). */
+    CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_WEBSOCKET_CONNECT, 3000) == 0);
+    char v[128];
+    body_str(&bw, "get", "tls", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "1");
+    body_str(&bw, "server", "REQUEST_URI", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "/?tls=1");
+    body_str(&bw, "server", "QUERY_STRING", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "tls=1");
+    body_str(&bw, "server", "SERVER_NAME", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "localhost");
+    body_str(&bw, "server", "HTTP_USER_AGENT", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "probe/1.0");
+    body_str(&bw, "cookie", "a", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "1");
+    body_str(&bw, "cookie", "theme", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "dark");
     /* "hi" masked with 0x01020304 */
     uint8_t frame[] = {0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2};
     SSL_write(ssl, frame, sizeof frame);
@@ -503,24 +546,7 @@ static void test_wss_resumes_across_gateways(void)
 /* REMOTE_ADDR of the last ON_WEBSOCKET_CONNECT body, into out. */
 static void remote_addr_of(const struct fakebw *bw, char *out, size_t cap)
 {
-    msgpack_zone z;
-    msgpack_zone_init(&z, 4096);
-    msgpack_object v;
-    char err[128];
-    out[0] = 0;
-    if (phpser_decode(bw->last.body, bw->last.body_len, &z, &v, NULL, err, sizeof err) == 0 && v.type == MSGPACK_OBJECT_MAP)
-        for (uint32_t i = 0; i < v.via.map.size; i++) {
-            msgpack_object *k = &v.via.map.ptr[i].key, *val = &v.via.map.ptr[i].val;
-            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 6 && memcmp(k->via.str.ptr, "server", 6) == 0 &&
-                val->type == MSGPACK_OBJECT_MAP)
-                for (uint32_t j = 0; j < val->via.map.size; j++) {
-                    msgpack_object *k2 = &val->via.map.ptr[j].key, *v2 = &val->via.map.ptr[j].val;
-                    if (k2->type == MSGPACK_OBJECT_STR && k2->via.str.size == 11 &&
-                        memcmp(k2->via.str.ptr, "REMOTE_ADDR", 11) == 0 && v2->type == MSGPACK_OBJECT_STR)
-                        snprintf(out, cap, "%.*s", (int)v2->via.str.size, v2->via.str.ptr);
-                }
-        }
-    msgpack_zone_destroy(&z);
+    body_str(bw, "server", "REMOTE_ADDR", out, cap);
 }
 
 static const char *WS_REQ = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
