@@ -31,7 +31,8 @@
  *    object with a string "type"; every message gets at least one answer to
  *    its sender (but "pong");
  *  - a page becomes admin (session role, group lottery:admins) only with a
- *    hello carrying the right adminToken;
+ *    hello carrying the right adminToken; a bullet comment pushed to the
+ *    screens names a participant who signed in;
  *  - the audit log grows only on messages of admin pages;
  *  - after every message that changed the log, and at the end: no person
  *    wins one prize twice (draws not undone, absent included), a prize's
@@ -248,6 +249,23 @@ static int session_is_admin(const void *ext, size_t len)
     return admin;
 }
 
+static sqlite3 *ro; /* our own read connection to the store's file */
+
+/* 1 if emp_no is a participant who signed in. */
+static int signed_in(const char *emp_no)
+{
+    sqlite3_stmt *st = NULL;
+    if (!emp_no)
+        return 0;
+    REQUIRE(sqlite3_prepare_v2(ro, "SELECT COUNT(*) FROM participants WHERE emp_no = ? AND signed_in_seq IS NOT NULL",
+                               -1, &st, NULL) == SQLITE_OK);
+    sqlite3_bind_text(st, 1, emp_no, -1, SQLITE_STATIC);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n == 1;
+}
+
 int link_send(struct link *l, const struct gwp_header *h, const void *ext, size_t ext_len, const void *body,
               size_t body_len)
 {
@@ -293,7 +311,15 @@ int link_send(struct link *l, const struct gwp_header *h, const void *ext, size_
         json_decref(j);
         break;
     }
-    case GWP_CMD_SEND_TO_GROUP:
+    case GWP_CMD_SEND_TO_GROUP: {
+        json_t *j = check_json(body, body_len);
+        /* A bullet comment is signed by a signed-in participant (the
+         * phone's session, set only by a sign-in or a valid token). */
+        if (strcmp(json_string_value(json_object_get(j, "type")), "danmaku") == 0)
+            REQUIRE(signed_in(json_string_value(json_object_get(j, "empNo"))));
+        json_decref(j);
+        break;
+    }
     case GWP_CMD_SEND_TO_ALL:
     case GWP_CMD_SEND_TO_UID:
         json_decref(check_json(body, body_len));
@@ -393,7 +419,6 @@ static void page_new(int p)
 static char dir[256], work[400], tmpl_path[2][400];
 static uint8_t *tmpl[2];
 static size_t tmpl_len[2];
-static sqlite3 *ro; /* our own read connection to the work copy */
 
 static void unlink_db(const char *path)
 {
