@@ -74,6 +74,7 @@ struct frame {
 struct wcase {
     const char *id, *what, *want; /* want: allowed verdicts, "|"-separated */
     const char *head;             /* section 0: this request head instead of a good one */
+    const char *pre_http;         /* ... after this plain HTTP request (keep-alive) */
     int head_chop;                /* ... written one byte per write */
     struct frame f[MAX_FRAMES];
     int nf;
@@ -188,6 +189,12 @@ static void build_cases(void)
     cur->head = REQ "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     cur->head_chop = 1;
     text_echo("echo:after a slow handshake");
+    /* Frames are judged from the handshake on even when the connection
+     * served plain HTTP first. The reference serves no plain HTTP (426). */
+    begin("0.6", "HTTP request, upgrade on the same connection, unmasked frame", "H200 H101 C1002|H426 EOF");
+    cur->pre_http = "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    cur->head = REQ "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    frame(FIN | WSC_TEXT, "echo:unmasked", 13)->unmasked = 1;
 #undef REQ
 
     /* 1 framing */
@@ -878,33 +885,50 @@ static int echo_roundtrip(int fd, const char *text, int ms)
     return strcmp(r.verdict, "M") == 0;
 }
 
-/* Section 0: a request head of the case's own. Returns 1 when the
+/* Section 0: a request head of the case's own (after a plain HTTP request
+ * on the same connection, when the case has one). Returns 1 when the
  * handshake succeeded and the case goes on with its frames. */
 static int run_head(struct reader *r, const struct wcase *c, long long deadline)
 {
-    char head[2048], tok[16];
-    if (send_head(r->fd, c->head, c->head_chop) < 0) {
-        add(r, "EOF");
-        return 0;
-    }
-    int st = read_status(r->fd, head, sizeof head, deadline);
-    if (st < 0) {
-        add(r, st == -2 ? "EOF" : "T");
-        return 0;
-    }
-    snprintf(tok, sizeof tok, "H%d", st);
-    add(r, tok);
-    if (st == 101)
-        return 1;
-    /* An error answer: its body, then the end of the connection. */
-    for (;;) {
-        uint8_t b[256];
-        int rc = io_read_exact(r->fd, b, 1, deadline);
-        if (rc < 0) {
-            add(r, rc == -2 ? "EOF" : "T");
+    const char *reqs[2] = {c->pre_http, c->head};
+    for (int i = 0; i < 2; i++) {
+        char head[2048], tok[16];
+        if (!reqs[i])
+            continue;
+        if (send_head(r->fd, reqs[i], c->head_chop) < 0) {
+            add(r, "EOF");
             return 0;
         }
+        int st = read_status(r->fd, head, sizeof head, deadline);
+        if (st < 0) {
+            add(r, st == -2 ? "EOF" : "T");
+            return 0;
+        }
+        snprintf(tok, sizeof tok, "H%d", st);
+        add(r, tok);
+        if (st == 101)
+            return 1;
+        if (i == 0 && st == 200) { /* HTTP keep-alive: its body, then the upgrade */
+            const char *cl = strcasestr(head, "content-length:");
+            uint8_t body[4096];
+            size_t n = cl ? strtoul(cl + 15, NULL, 10) : 0;
+            if (n > sizeof body || (n && io_read_exact(r->fd, body, n, deadline) < 0)) {
+                add(r, "BADBODY");
+                return 0;
+            }
+            continue;
+        }
+        /* An error answer: its body, then the end of the connection. */
+        for (;;) {
+            uint8_t b[1];
+            int rc = io_read_exact(r->fd, b, 1, deadline);
+            if (rc < 0) {
+                add(r, rc == -2 ? "EOF" : "T");
+                return 0;
+            }
+        }
     }
+    return 0;
 }
 
 /* Runs one case; the verdict string goes to out. */
