@@ -129,9 +129,11 @@ FUZZ_EXTRA_wsconnect := gateway/wsconnect.c gateway/phpurl.c
 FUZZ_EXTRA_business := business/events.c business/api.c business/api_push.c business/api_session.c \
                        business/api_query.c business/query.c
 FUZZ_EXTRA_lottery := apps/lottery/proto.c apps/lottery/req.c
+FUZZ_EXTRA_wstrack := gateway/wstrack.c
 FUZZ_INC_wsconnect := -Igateway
 FUZZ_INC_business := -Ibusiness
 FUZZ_INC_lottery := -Iapps/lottery -Ibusiness
+FUZZ_INC_wstrack := -Igateway
 .PHONY: fuzz fuzz-build fuzz-deps
 fuzz-deps:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz-deps: installing clang"; \

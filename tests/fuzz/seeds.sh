@@ -14,7 +14,7 @@ repo="$(cd "$here/../.." && pwd)"
 # hex text (the golden vectors' format) to bytes
 unhex() { perl -ne 's/\s+//g; print pack("H*", $_)' "$1" > "$2"; }
 
-for t in gwp phpser proxyproto regmsg wsconnect trust config business lottery; do
+for t in gwp phpser proxyproto regmsg wsconnect trust config business lottery wstrack; do
     mkdir -p "$out/$t"
     if [ -d "$here/seeds/$t" ]; then
         cp "$here/seeds/$t"/* "$out/$t/" 2>/dev/null || true
@@ -46,6 +46,13 @@ fi
 # PROXY v2: TCP over IPv4, 203.0.113.7:51234 -> 10.0.0.1:8282, with a TLV
 printf '\r\n\r\n\000\r\nQUIT\n\041\021\000\017\313\000\161\007\012\000\000\001\310\042\040\132\004\000\000' \
     > "$out/proxyproto/v2-tcp4"
+
+# wstrack: limit byte, cut byte, then client frames (masked with key 0): a
+# text message, a ping inside a fragmented one, a close 1000 "bye"
+printf '\020\007\201\202\000\000\000\000hi' > "$out/wstrack/text"
+printf '\020\003\001\201\000\000\000\000a\211\200\000\000\000\000\200\201\000\000\000\000b' \
+    > "$out/wstrack/fragments-ping"
+printf '\020\005\210\205\000\000\000\000\003\350bye' > "$out/wstrack/close"
 
 for f in "$repo"/deploy/*/*.ini; do
     [ -f "$f" ] && cp "$f" "$out/config/$(basename "$(dirname "$f")")-$(basename "$f")"
