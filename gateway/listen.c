@@ -113,7 +113,7 @@ static void listen_on_preread(void *ctx, int fd, struct preread_info *info)
     if (!cs->text && info && info->head)
         wsguard_watch(fd, info->head_len);
     else if (cs->gw->cfg->ssl_cert[0])
-        wsguard_watch_tls(fd);
+        wsguard_watch_tls(fd, info && info->have_addr ? info->ip : NULL);
     struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&desc);
     if (!wsi) {
         log_warn("cannot adopt a client");
@@ -148,7 +148,7 @@ static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         if (cs->gw->cfg->ssl_cert[0])
-            wsguard_watch_tls(fd);
+            wsguard_watch_tls(fd, NULL);
         lws_sock_file_fd_type sfd;
         sfd.sockfd = fd;
         struct lws *wsi = lws_adopt_descriptor_vhost(cs->vh, adopt_type(cs), sfd, cs->text ? "gateway" : NULL, NULL);

@@ -28,6 +28,7 @@ struct guard {
     struct lws *wsi;          /* set once the handshake is done */
     size_t skip;              /* ws://: request-head bytes still to pass */
     char *head;               /* wss://: the request head while it arrives */
+    char *client;             /* wss://: the client's address from a PROXY header, or NULL */
     size_t head_len;
     unsigned ws : 1, off : 1, close_sent : 1, reported : 1, closed_out : 1;
     unsigned tls : 1;         /* fed from SSL_read, not recv */
@@ -53,6 +54,7 @@ void wsguard_forget(int fd)
     if (g) {
         wstrack_free(&g->t);
         free(g->head);
+        free(g->client);
         ntls -= g->tls;
         free(g);
         slots[fd] = NULL;
@@ -89,11 +91,12 @@ void wsguard_watch(int fd, size_t head_len)
         g->skip = head_len;
 }
 
-void wsguard_watch_tls(int fd)
+void wsguard_watch_tls(int fd, const char *client)
 {
     wsguard_forget(fd);
     struct guard *g = take(fd);
     if (g) {
+        g->client = client ? strdup(client) : NULL;
         g->tls = 1;
         g->in_head = 1;
         ntls++;
@@ -289,7 +292,7 @@ static void refuse_head(struct guard *g, SSL *ssl, int status, const char *why)
     char peer[64], resp[320];
     uint16_t port;
     sock_peer(SSL_get_fd(ssl), peer, sizeof peer, &port);
-    log_warn("client %s: bad WebSocket handshake (%s); answered %d", peer, why, status);
+    log_warn("client %s: bad WebSocket handshake (%s); answered %d", g->client ? g->client : peer, why, status);
     size_t n = wshead_response(status, resp, sizeof resp);
     if (real_ssl_write(ssl, resp, (int)n) != (int)n)
         log_info("bad handshake answer not sent");

@@ -41,8 +41,9 @@ void wsguard_reset(int fd);
  * (measured by the pre-read), frames follow. */
 void wsguard_watch(int fd, size_t head_len);
 /* Track fd from now on as a wss client: lws reads it with SSL_read, its
- * request head first. */
-void wsguard_watch_tls(int fd);
+ * request head first. client: the address a PROXY header named (for the
+ * log), or NULL. */
+void wsguard_watch_tls(int fd, const char *client);
 /* For wss: 0 when the gateway's SSL_read/SSL_write are the ones lws calls
  * (checked, not assumed: a link or loader change would silently turn the
  * checks off); else -1 with why in err. */
