@@ -50,8 +50,9 @@ void wsguard_watch_tls(int fd, const char *client);
 int wsguard_tls_ready(char *err, size_t cap);
 /* The WebSocket handshake on fd completed: violations are acted on from now
  * (before, the connection may be plain HTTP). A socket not watched from its
- * start is tracked from here (RFC 6455 4.1: a client sends no frame before
- * the handshake response, so the next byte starts a frame). */
+ * start, or no longer followed (HTTP keep-alive before this upgrade, a head
+ * over 16 KiB), is tracked from here (RFC 6455 4.1: a client sends no frame
+ * before the handshake response, so the next byte starts a frame). */
 void wsguard_established(int fd, struct lws *wsi);
 void wsguard_forget(int fd);
 /* The gateway fails fd itself (lws_close_reason, then -1 from a callback):
