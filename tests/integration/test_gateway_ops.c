@@ -326,20 +326,27 @@ static void test_subprotocols(void)
     gw_stop(&g);
 }
 
+/* A throwaway certificate and key in dir, named after tag (EC P-256, or
+ * RSA 2048 when rsa), given as the gateway's options: --ssl_cert=... in
+ * ocert, --ssl_key=... in okey (each of 200 bytes). */
+static void make_cert(const char *tag, int rsa, char *ocert, char *okey)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey %s -nodes -subj /CN=localhost -days 1 -keyout %s/%s-key.pem "
+             "-out %s/%s-cert.pem >/dev/null 2>&1",
+             rsa ? "rsa:2048" : "ec -pkeyopt ec_paramgen_curve:prime256v1", dir, tag, dir, tag);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    snprintf(ocert, 200, "--ssl_cert=%s/%s-cert.pem", dir, tag);
+    snprintf(okey, 200, "--ssl_key=%s/%s-key.pem", dir, tag);
+}
+
 /* A wss client by hand: TLS from OpenSSL, then the same handshake and frames. */
 static void test_wss(void)
 {
-    char cert[160], key[160], cmd[600];
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout %s -out %s >/dev/null 2>&1",
-             key, cert);
-    CU_ASSERT_FATAL(system(cmd) == 0);
     struct gw g = {0};
     char o1[200], o2[200];
-    snprintf(o1, sizeof o1, "--ssl_cert=%s", cert);
-    snprintf(o2, sizeof o2, "--ssl_key=%s", key);
+    make_cert("rsa", 1, o1, o2);
     CU_ASSERT_FATAL(gw_start(&g, "wss", o1, o2, NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Tls:0", KEY) == 0);
@@ -406,18 +413,9 @@ static size_t ssl_read_all(SSL *ssl, char *out, size_t cap)
  * after a good one is failed with 1002. */
 static void test_wss_guard_behind_proxy(void)
 {
-    char cert[160], key[160], cmd[600];
-    snprintf(cert, sizeof cert, "%s/px-cert.pem", dir);
-    snprintf(key, sizeof key, "%s/px-key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 1 "
-             "-keyout %s -out %s >/dev/null 2>&1",
-             key, cert);
-    CU_ASSERT_FATAL(system(cmd) == 0);
     struct gw g = {0};
     char o1[200], o2[200];
-    snprintf(o1, sizeof o1, "--ssl_cert=%s", cert);
-    snprintf(o2, sizeof o2, "--ssl_key=%s", key);
+    make_cert("px", 0, o1, o2);
     CU_ASSERT_FATAL(gw_start(&g, "wsspx", o1, o2, "--proxyProtocol=on", NULL) == 0);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     const char *px = "PROXY TCP4 203.0.113.77 10.0.0.5 51234 443\r\n";
@@ -528,22 +526,15 @@ static void write_key_file(const char *path, size_t n)
  * and not on one with a different key; a malformed key file stops the start. */
 static void test_wss_resumes_across_gateways(void)
 {
-    char cert[160], key[160], k1[160], k2[160], bad[160], cmd[1400];
-    snprintf(cert, sizeof cert, "%s/ec-cert.pem", dir);
-    snprintf(key, sizeof key, "%s/ec-key.pem", dir);
+    char k1[160], k2[160], bad[160], cmd[1400];
     snprintf(k1, sizeof k1, "%s/ticket1.key", dir);
     snprintf(k2, sizeof k2, "%s/ticket2.key", dir);
     snprintf(bad, sizeof bad, "%s/ticket-short.key", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 1 "
-             "-keyout %s -out %s >/dev/null 2>&1", key, cert);
-    CU_ASSERT_FATAL(system(cmd) == 0);
     write_key_file(k1, 80);
     write_key_file(k2, 80);
     write_key_file(bad, 48);
     char oc[200], ok[200], t1[200], t2[200], t21[400];
-    snprintf(oc, sizeof oc, "--ssl_cert=%s", cert);
-    snprintf(ok, sizeof ok, "--ssl_key=%s", key);
+    make_cert("ec", 0, oc, ok);
     snprintf(t1, sizeof t1, "--ssl_ticket_key=%s", k1);
     snprintf(t2, sizeof t2, "--ssl_ticket_key=%s", k2);
     snprintf(t21, sizeof t21, "--ssl_ticket_key=%s,%s", k2, k1);
