@@ -129,9 +129,11 @@ FUZZ_EXTRA_wsconnect := gateway/wsconnect.c gateway/phpurl.c
 FUZZ_EXTRA_business := business/events.c business/api.c business/api_push.c business/api_session.c \
                        business/api_query.c business/query.c
 FUZZ_EXTRA_lottery := apps/lottery/proto.c apps/lottery/req.c
+FUZZ_EXTRA_wstrack := gateway/wstrack.c
 FUZZ_INC_wsconnect := -Igateway
 FUZZ_INC_business := -Ibusiness
 FUZZ_INC_lottery := -Iapps/lottery -Ibusiness
+FUZZ_INC_wstrack := -Igateway
 .PHONY: fuzz fuzz-build fuzz-deps
 fuzz-deps:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz-deps: installing clang"; \
@@ -339,6 +341,7 @@ $(BUILD)/obj/tests/integration/test_lottery_faults.o: tests/integration/test_lot
 # asserted; then the same cases against Debian's python3-websockets echo server
 # (tests/conformance/echo_server.py) to prove the suite, and the two side by side
 # (tests/conformance/compare.sh). `make test` runs it (so test-asan does too).
+# `wsconf gateway-wss` runs every case once more against the gateway on wss://.
 CONF_DEB_PKGS := python3-websockets
 .PHONY: test-conformance conformance-deps
 conformance-deps:
@@ -354,7 +357,9 @@ test-conformance: deps conformance-deps
 	$(MAKE) --no-print-directory all $(BUILD)/tests/wsconf
 	GW_BIN=$(abspath $(BUILD)) $(BUILD)/tests/wsconf gateway $(BUILD)/wsconf-gateway.tsv
 	GW_BIN=$(abspath $(BUILD)) $(BUILD)/tests/wsconf reference $(BUILD)/wsconf-reference.tsv
-	tests/conformance/compare.sh $(BUILD)/wsconf-gateway.tsv $(BUILD)/wsconf-reference.tsv
+	# the same cases against the gateway over wss:// (wsguard on SSL_read/SSL_write)
+	GW_BIN=$(abspath $(BUILD)) $(BUILD)/tests/wsconf gateway-wss $(BUILD)/wsconf-gateway-wss.tsv
+	tests/conformance/compare.sh $(BUILD)/wsconf-gateway.tsv $(BUILD)/wsconf-reference.tsv $(BUILD)/wsconf-gateway-wss.tsv
 
 # ---- packaging (issue 12): --version, make install, make deb, make test-package ----
 # The version has one home: the first line of debian/changelog ("gatewayworker

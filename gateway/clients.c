@@ -131,8 +131,7 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
 {
     int fd = lws_get_socket_fd(wsi);
     char remote[PROXYPROTO_IP_MAX];
-    if (!cs->gw->cfg->ssl_cert[0]) /* under wss the bytes lws reads are TLS records */
-        wsguard_established(fd, wsi);
+    wsguard_established(fd, wsi);
     if (cs->gw->cfg->wsCheck) {
         char uri[sizeof WSCHECK_PATH + 1] = "";
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, WSCHECK_PATH) == 0)

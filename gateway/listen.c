@@ -71,13 +71,9 @@ static int refuse_bad_handshake(struct clients *cs, int fd, const struct preread
     int status = wshead_check(info->head, info->head_len, why, sizeof why);
     if (!status)
         return 0;
-    char peer[INET6_ADDRSTRLEN] = "?";
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-        inet_ntop(ss.ss_family, ss.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
-                                                        : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
-                  peer, sizeof peer);
+    char peer[INET6_ADDRSTRLEN];
+    uint16_t port;
+    sock_peer(fd, peer, sizeof peer, &port);
     log_warn("client %s: bad WebSocket handshake (%s); answered %d", info->have_addr ? info->ip : peer, why, status);
     size_t n = wshead_response(status, resp, sizeof resp);
     /* The head was only peeked: consume it, or the close would reset the
@@ -112,9 +108,12 @@ static void listen_on_preread(void *ctx, int fd, struct preread_info *info)
     desc.vh_prot_name = cs->text ? "gateway" : NULL;
     desc.fd.sockfd = fd;
     desc.opaque = info;
-    /* The pre-read measured the request head: frames start right after it. */
+    /* The pre-read measured the request head: frames start right after it.
+     * Under wss it saw none (TLS): wsguard follows the decrypted head. */
     if (!cs->text && info && info->head)
         wsguard_watch(fd, info->head_len);
+    else if (cs->gw->cfg->ssl_cert[0])
+        wsguard_watch_tls(fd, info && info->have_addr ? info->ip : NULL);
     struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&desc);
     if (!wsi) {
         log_warn("cannot adopt a client");
@@ -148,6 +147,8 @@ static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
             preread_start(cs->pre, fd, ip, port);
             continue;
         }
+        if (cs->gw->cfg->ssl_cert[0])
+            wsguard_watch_tls(fd, NULL);
         lws_sock_file_fd_type sfd;
         sfd.sockfd = fd;
         struct lws *wsi = lws_adopt_descriptor_vhost(cs->vh, adopt_type(cs), sfd, cs->text ? "gateway" : NULL, NULL);
@@ -209,6 +210,10 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
     if (build_protocols(cs, cfg->subprotocols, err, errlen) < 0)
         return -1;
     char why[160];
+    if (tls && wsguard_tls_ready(why, sizeof why) < 0) {
+        snprintf(err, errlen, "wss: %s", why);
+        return -1;
+    }
     if (cfg->trustedProxies[0] && trust_parse(cfg->trustedProxies, &cs->trusted, why, sizeof why) < 0) {
         snprintf(err, errlen, "trustedProxies: %s", why);
         return -1;

@@ -8,20 +8,24 @@
  * opcodes, fragmented control frames and continuation errors it does fail,
  * but with 1000 or 1002 depending on which of its read paths saw the frame
  * (conformance cases 4.3 and 5.11 failed 1 run in ~50): those are decided
- * here too, so the code is always 1002. None of this is
- * reachable through its callbacks, so the gateway defines recv() and send()
- * (the executable's definitions interpose on the ones lws calls from libc)
- * and runs a frame-header tracker over each client socket's byte stream.
- * Sockets that are not watched pass straight to the system calls.
+ * here too, so the code is always 1002 (the rules: wstrack.h). None of
+ * this is reachable through its callbacks, so the gateway defines the
+ * calls lws reads and writes a client with, and runs a frame tracker
+ * (wstrack) over each watched client's byte stream:
+ *   ws://   recv() and send() (the executable's definitions interpose on
+ *           the ones lws calls from libc);
+ *   wss://  SSL_read() and SSL_write() (the same, on the ones lws calls
+ *           from libssl): the tracker sees the decrypted stream. There the
+ *           request head is inside TLS, so it is followed here too: a bad
+ *           handshake (wshead.h) is answered 400 / 426 over TLS and closed,
+ *           as listen.c does for ws:// from the pre-read.
+ * Sockets and SSL objects that are not watched pass straight through.
  *
  * On a violation the bytes from the offending frame on are withheld from
  * lws, and the client's next writable callback closes it with the code
  * (wsguard_failed). After any failing close frame goes out (lws's own
  * checks included), the read side is shut so lws stops waiting for a close
- * acknowledgement the peer may never send.
- *
- * Plain ws:// only: under wss lws reads through OpenSSL, and these checks
- * are not applied (lws's own are). */
+ * acknowledgement the peer may never send. */
 #ifndef GW_GATEWAY_WSGUARD_H
 #define GW_GATEWAY_WSGUARD_H
 
@@ -36,10 +40,19 @@ void wsguard_reset(int fd);
 /* Track fd from now on: its first head_len bytes are the HTTP request head
  * (measured by the pre-read), frames follow. */
 void wsguard_watch(int fd, size_t head_len);
+/* Track fd from now on as a wss client: lws reads it with SSL_read, its
+ * request head first. client: the address a PROXY header named (for the
+ * log), or NULL. */
+void wsguard_watch_tls(int fd, const char *client);
+/* For wss: 0 when the gateway's SSL_read/SSL_write are the ones lws calls
+ * (checked, not assumed: a link or loader change would silently turn the
+ * checks off); else -1 with why in err. */
+int wsguard_tls_ready(char *err, size_t cap);
 /* The WebSocket handshake on fd completed: violations are acted on from now
  * (before, the connection may be plain HTTP). A socket not watched from its
- * start is tracked from here (RFC 6455 4.1: a client sends no frame before
- * the handshake response, so the next byte starts a frame). */
+ * start, or no longer followed (HTTP keep-alive before this upgrade, a head
+ * over 16 KiB), is tracked from here (RFC 6455 4.1: a client sends no frame
+ * before the handshake response, so the next byte starts a frame). */
 void wsguard_established(int fd, struct lws *wsi);
 void wsguard_forget(int fd);
 /* The gateway fails fd itself (lws_close_reason, then -1 from a callback):

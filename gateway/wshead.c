@@ -44,11 +44,17 @@ static int key_ok(const char *k, size_t n)
     return strchr("AQgw", k[21]) != NULL;
 }
 
-int wshead_check(const char *head, size_t len, char *reason, size_t cap)
+int wshead_upgrade(const char *head, size_t len)
 {
     size_t n;
     const char *up = header(head, len, "upgrade", &n);
-    if (!up || n != 9 || strncasecmp(up, "websocket", 9) != 0)
+    return up && n == 9 && strncasecmp(up, "websocket", 9) == 0;
+}
+
+int wshead_check(const char *head, size_t len, char *reason, size_t cap)
+{
+    size_t n;
+    if (!wshead_upgrade(head, len))
         return 0;
     const char *key = header(head, len, "sec-websocket-key", &n);
     if (!key) {

@@ -16,6 +16,9 @@
  * lws's to answer (0). */
 int wshead_check(const char *head, size_t len, char *reason, size_t cap);
 
+/* 1 when the head asks for "Upgrade: websocket" (whatever else it holds). */
+int wshead_upgrade(const char *head, size_t len);
+
 /* The complete HTTP response for status (400 or 426) in out; its length. */
 size_t wshead_response(int status, char *out, size_t cap);
 

@@ -65,20 +65,15 @@ static void no_delay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port)
+/* ss as text ("::ffff:" stripped from mapped IPv4) and its port. */
+static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t ipcap, uint16_t *port)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    no_delay(fd);
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
         inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)ipcap);
         *port = ntohs(a->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
         inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)ipcap);
         if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip, '.'))
             memmove(ip, ip + 7, strlen(ip + 7) + 1);
@@ -87,7 +82,27 @@ int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port)
         snprintf(ip, ipcap, "?");
         *port = 0;
     }
+}
+
+int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    no_delay(fd);
+    addr_text(&ss, ip, ipcap, port);
     return fd;
+}
+
+void sock_peer(int fd, char *ip, size_t ipcap, uint16_t *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        ss.ss_family = AF_UNSPEC;
+    addr_text(&ss, ip, ipcap, port);
 }
 
 int sock_connect(const char *ip, uint16_t port)

@@ -13,6 +13,8 @@
 int sock_listen(const char *host, uint16_t port, int reuseport, int backlog, char *err, size_t errlen);
 /* accept4 non-blocking + cloexec; fills the peer as text ("::ffff:" stripped). */
 int sock_accept(int lfd, char *ip, size_t ipcap, uint16_t *port);
+/* The peer of a connected socket, as sock_accept gives it ("?" if unknown). */
+void sock_peer(int fd, char *ip, size_t ipcap, uint16_t *port);
 /* Starts a non-blocking connect to ip:port; returns fd (connect may be in progress) or -1. */
 int sock_connect(const char *ip, uint16_t port);
 /* Writes as much of out as the socket takes now (a non-blocking fd),

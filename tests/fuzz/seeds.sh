@@ -14,7 +14,7 @@ repo="$(cd "$here/../.." && pwd)"
 # hex text (the golden vectors' format) to bytes
 unhex() { perl -ne 's/\s+//g; print pack("H*", $_)' "$1" > "$2"; }
 
-for t in gwp phpser proxyproto regmsg wsconnect trust config business lottery lottery_app wsconnect_lws; do
+for t in gwp phpser proxyproto regmsg wsconnect trust config business lottery lottery_app wsconnect_lws wstrack; do
     mkdir -p "$out/$t"
     if [ -d "$here/seeds/$t" ]; then
         cp "$here/seeds/$t"/* "$out/$t/" 2>/dev/null || true
@@ -55,6 +55,13 @@ printf '\017\310\042/ws\000127.0.0.1:8282\000text/plain\000PHPSESSID=k3v9q2m1; l
 printf '\010\000\001 a = 1 ;;b; =v;c=1=2;\011d\011=\000aflag\000a\000a=\000bogus\000:\000x-y_z:' \
     > "$out/wsconnect_lws/cookie-corners"
 printf '\000\000\000' > "$out/wsconnect_lws/nothing"
+
+# wstrack: limit byte, cut byte, then client frames (masked with key 0): a
+# text message, a ping inside a fragmented one, a close 1000 "bye"
+printf '\020\007\201\202\000\000\000\000hi' > "$out/wstrack/text"
+printf '\020\003\001\201\000\000\000\000a\211\200\000\000\000\000\200\201\000\000\000\000b' \
+    > "$out/wstrack/fragments-ping"
+printf '\020\005\210\205\000\000\000\000\003\350bye' > "$out/wstrack/close"
 
 for f in "$repo"/deploy/*/*.ini; do
     [ -f "$f" ] && cp "$f" "$out/config/$(basename "$(dirname "$f")")-$(basename "$f")"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -349,20 +350,27 @@ static void body_str(const struct fakebw *bw, const char *sec, const char *key, 
     msgpack_zone_destroy(&z);
 }
 
+/* A throwaway certificate and key in dir, named after tag (EC P-256, or
+ * RSA 2048 when rsa), given as the gateway's options: --ssl_cert=... in
+ * ocert, --ssl_key=... in okey (each of 200 bytes). */
+static void make_cert(const char *tag, int rsa, char *ocert, char *okey)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey %s -nodes -subj /CN=localhost -days 1 -keyout %s/%s-key.pem "
+             "-out %s/%s-cert.pem >/dev/null 2>&1",
+             rsa ? "rsa:2048" : "ec -pkeyopt ec_paramgen_curve:prime256v1", dir, tag, dir, tag);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    snprintf(ocert, 200, "--ssl_cert=%s/%s-cert.pem", dir, tag);
+    snprintf(okey, 200, "--ssl_key=%s/%s-key.pem", dir, tag);
+}
+
 /* A wss client by hand: TLS from OpenSSL, then the same handshake and frames. */
 static void test_wss(void)
 {
-    char cert[160], key[160], cmd[600];
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout %s -out %s >/dev/null 2>&1",
-             key, cert);
-    CU_ASSERT_FATAL(system(cmd) == 0);
     struct gw g = {0};
     char o1[200], o2[200];
-    snprintf(o1, sizeof o1, "--ssl_cert=%s", cert);
-    snprintf(o2, sizeof o2, "--ssl_key=%s", key);
+    make_cert("rsa", 1, o1, o2);
     CU_ASSERT_FATAL(gw_start(&g, "wss", o1, o2, NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Tls:0", KEY) == 0);
@@ -431,6 +439,82 @@ static void test_wss(void)
     gw_stop(&g);
 }
 
+/* Reads over TLS until the end of the connection (blocking); what came, NUL-terminated. */
+static size_t ssl_read_all(SSL *ssl, char *out, size_t cap)
+{
+    size_t n = 0;
+    int r;
+    while (n + 1 < cap && (r = SSL_read(ssl, out + n, (int)(cap - 1 - n))) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    return n;
+}
+
+/* wss behind a balancer's PROXY header: the gateway's own checks work on the
+ * decrypted stream (wsguard on SSL_read): a bad handshake is answered 400
+ * over TLS and logged with the PROXY header's address; an unmasked frame
+ * after a good one is failed with 1002. */
+static void test_wss_guard_behind_proxy(void)
+{
+    struct gw g = {0};
+    char o1[200], o2[200];
+    make_cert("px", 0, o1, o2);
+    CU_ASSERT_FATAL(gw_start(&g, "wsspx", o1, o2, "--proxyProtocol=on", NULL) == 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    const char *px = "PROXY TCP4 203.0.113.77 10.0.0.5 51234 443\r\n";
+    const char *up = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    char req[512], resp[1024];
+
+    /* blocking reads, but a gateway that never answers fails the test, not hangs it */
+    struct timeval tv = {5, 0};
+    int fd = tu_connect(g.ws_port, 2000);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    tu_write_all(fd, px, strlen(px));
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    CU_ASSERT_FATAL(SSL_connect(ssl) == 1);
+    snprintf(req, sizeof req, "%sSec-WebSocket-Version: 13\r\n\r\n", up);
+    SSL_write(ssl, req, (int)strlen(req));
+    ssl_read_all(ssl, resp, sizeof resp); /* the answer, then the end of the connection */
+    CU_ASSERT(strncmp(resp, "HTTP/1.1 400 ", 13) == 0);
+    CU_ASSERT(tu_file_contains(g.p.log, "client 203.0.113.77: bad WebSocket handshake (no Sec-WebSocket-Key); "
+                                        "answered 400", 3000));
+    SSL_free(ssl);
+    tu_close(fd);
+
+    fd = tu_connect(g.ws_port, 2000);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    tu_write_all(fd, px, strlen(px));
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    CU_ASSERT_FATAL(SSL_connect(ssl) == 1);
+    snprintf(req, sizeof req, "%sSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", up);
+    SSL_write(ssl, req, (int)strlen(req));
+    int n = 0;
+    while (n < (int)sizeof resp - 1 && SSL_read(ssl, resp + n, 1) == 1) {
+        resp[++n] = 0;
+        if (n >= 4 && memcmp(resp + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    CU_ASSERT_FATAL(strncmp(resp, "HTTP/1.1 101", 12) == 0);
+    const uint8_t unmasked[] = {0x81, 0x02, 'h', 'i'};
+    SSL_write(ssl, unmasked, sizeof unmasked);
+    uint8_t close[4] = {0};
+    n = 0;
+    while (n < 4) {
+        int r = SSL_read(ssl, close + n, 4 - n);
+        if (r <= 0)
+            break;
+        n += r;
+    }
+    CU_ASSERT(n == 4 && close[0] == 0x88 && close[1] >= 2 && (close[2] << 8 | close[3]) == 1002); /* code, then the reason */
+    CU_ASSERT(tu_file_contains(g.p.log, "unmasked frame; closing with 1002", 3000));
+    SSL_free(ssl);
+    tu_close(fd);
+    SSL_CTX_free(ctx);
+    gw_stop(&g);
+}
+
 /* One wss handshake up to the 101 answer on a real OpenSSL client, offering
  * `resume` when not NULL. Returns SSL_session_reused (0/1), -1 on failure;
  * *out gets the session (its ticket came with the 101) for the next one. */
@@ -485,22 +569,15 @@ static void write_key_file(const char *path, size_t n)
  * and not on one with a different key; a malformed key file stops the start. */
 static void test_wss_resumes_across_gateways(void)
 {
-    char cert[160], key[160], k1[160], k2[160], bad[160], cmd[1400];
-    snprintf(cert, sizeof cert, "%s/ec-cert.pem", dir);
-    snprintf(key, sizeof key, "%s/ec-key.pem", dir);
+    char k1[160], k2[160], bad[160], cmd[1400];
     snprintf(k1, sizeof k1, "%s/ticket1.key", dir);
     snprintf(k2, sizeof k2, "%s/ticket2.key", dir);
     snprintf(bad, sizeof bad, "%s/ticket-short.key", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 1 "
-             "-keyout %s -out %s >/dev/null 2>&1", key, cert);
-    CU_ASSERT_FATAL(system(cmd) == 0);
     write_key_file(k1, 80);
     write_key_file(k2, 80);
     write_key_file(bad, 48);
     char oc[200], ok[200], t1[200], t2[200], t21[400];
-    snprintf(oc, sizeof oc, "--ssl_cert=%s", cert);
-    snprintf(ok, sizeof ok, "--ssl_key=%s", key);
+    make_cert("ec", 0, oc, ok);
     snprintf(t1, sizeof t1, "--ssl_ticket_key=%s", k1);
     snprintf(t2, sizeof t2, "--ssl_ticket_key=%s", k2);
     snprintf(t21, sizeof t21, "--ssl_ticket_key=%s,%s", k2, k1);
@@ -831,6 +908,7 @@ int main(void)
     CU_add_test(s, "configured subprotocols accepted", test_subprotocols);
     CU_add_test(s, "wss with ssl_cert/ssl_key", test_wss);
     CU_add_test(s, "wss: TLS sessions resume across gateways sharing ssl_ticket_key", test_wss_resumes_across_gateways);
+    CU_add_test(s, "wss behind a PROXY header: bad handshake 400 over TLS, unmasked frame 1002", test_wss_guard_behind_proxy);
     CU_add_test(s, "PROXY protocol v1/v2 gives the client address", test_proxy_protocol);
     CU_add_test(s, "X-Forwarded-For only from trusted proxies", test_forwarded_for_from_trusted_proxy);
     CU_add_test(s, "/ws-check answered by the gateway itself; /metrics for metricsAllow only",

@@ -28,6 +28,10 @@ static void test_handshakes(void)
     CU_ASSERT_EQUAL(check(UP "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 130\r\n\r\n"), 426);
     /* Not an upgrade: plain HTTP is lws's to answer. */
     CU_ASSERT_EQUAL(check("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CU_ASSERT_EQUAL(wshead_upgrade("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 33), 0);
+    CU_ASSERT_EQUAL(wshead_upgrade(UP "\r\n", strlen(UP "\r\n")), 1);
+    CU_ASSERT_EQUAL(wshead_upgrade("GET / HTTP/1.1\r\nupgrade:  WebSocket \r\n\r\n", 40), 1);
+    CU_ASSERT_EQUAL(wshead_upgrade("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n", 32), 0);
     char resp[320];
     size_t n = wshead_response(426, resp, sizeof resp);
     CU_ASSERT(n > 0 && strncmp(resp, "HTTP/1.1 426 ", 13) == 0 && strstr(resp, "Sec-WebSocket-Version: 13\r\n"));
