@@ -201,8 +201,9 @@ start_servers() {
 failures=0 php_failures=0
 gw_extra=() # more gateway settings for the next scenarios (wss: certificate, ticket key)
 # scenario NAME GW_COUNT NEEDS_BUSINESS WSLOAD_ARGS...
-# In bench-vs-php only the scenarios of VS_LIST run, each repetition once per target (ours,
-# then PHP: alternating, so a drifting machine load hits both alike); PHP's rows are NAME@php.
+# In bench-vs-php only the scenarios of VS_LIST run, each repetition once per target, in the
+# order ours, PHP, PHP, ours, ours, PHP... (so a drifting machine load hits both alike and
+# neither always goes first); PHP's rows are NAME@php.
 TARGET=ours
 scenario() {
     local name=$1 count=$2 biz=$3 rep i lbl
@@ -218,8 +219,10 @@ scenario() {
         echo "== $name: skipped (needs $bin/business and $bin/apps/echo.so)"
         return
     fi
-    for ((i = 0; i < REPEAT * ${#targets[@]}; i++)); do
-        rep=$((i / ${#targets[@]} + 1)) TARGET=${targets[i % ${#targets[@]}]} lbl=$name
+    local nt=${#targets[@]}
+    for ((i = 0; i < REPEAT * nt; i++)); do
+        rep=$((i / nt + 1)) TARGET=${targets[i % nt]} lbl=$name
+        [ $((rep % 2)) = 0 ] && TARGET=${targets[nt - 1 - i % nt]}
         [ "$TARGET" = php ] && lbl=$name@php
         if ! start_servers "$count" "$biz"; then
             [ "$TARGET" = php ] && php_failures=$((php_failures + 1)) || failures=$((failures + 1))
