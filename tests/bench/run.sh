@@ -143,7 +143,7 @@ php_ref() { # php_ref GW_COUNT start|stop
 php_pids() { # master pid of ROLE and its children, comma-separated
     local m
     m=$(tr -dc '0-9' <"$run_dir/php/$1.pid" 2>/dev/null)
-    [ -n "$m" ] && echo $m $(cat /proc/$m/task/*/children 2>/dev/null) | tr ' ' ','
+    [ -n "$m" ] && { echo "$m"; cat /proc/"$m"/task/*/children 2>/dev/null | tr " " "\n"; } | grep . | paste -sd,
 }
 start_php() { # start_php GW_COUNT: ref.sh returns once every business worker reached every gateway
     php_up=$1
