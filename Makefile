@@ -222,6 +222,14 @@ bench: deps bench-deps
 	-$(MAKE) --no-print-directory all
 	tests/bench/run.sh $(BUILD)
 
+# ---- `make bench-vs-php` (issue 11): the plain ws scenarios of `make bench` against the real
+# PHP GatewayWorker (../shared/interop-php/ref.sh, GW_REF), ours and PHP alternating in the
+# same run; run.sh says so and exits 0 when the PHP reference is not on this machine.
+.PHONY: bench-vs-php
+bench-vs-php: deps bench-deps
+	$(MAKE) --no-print-directory $(BUILD)/register $(BUILD)/gateway $(BUILD)/business $(BUILD)/apps/echo.so $(BUILD)/bench/wsload
+	BENCH_VS_PHP=1 tests/bench/run.sh $(BUILD)
+
 # ---- `make test-browser` (issue 4): the chat page (apps/chat/www) in a real headless
 # Chromium against the real register, gateway and business; the last step of `make test`.
 # Debian's chromium (no browser download), playwright-core pinned in tests/browser.

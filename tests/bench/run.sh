@@ -14,15 +14,61 @@
 # BENCH_PERF=1 (perf record -g of every server process into <scenario>-<rep>.perf.data;
 # BENCH_PERF_FREQ, 999 Hz), BENCH_SYSCALLS=1 (perf stat counts of send/write/read/epoll
 # calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU).
+#
+# BENCH_VS_PHP=1 (`make bench-vs-php`, issue 11): the plain ws scenarios against the real PHP
+# GatewayWorker too, started through PHP_REF_SH (../shared/interop-php/ref.sh, which needs
+# GW_REF: /tmp/gw-ref), ours and PHP alternating within every repetition; the table at the
+# end (and summary-vs-php.tsv/.json) gives both and the paired ratios. Exits 0 with a message
+# when the PHP reference is not there. Nothing of PHP's is kept in this repository.
 set -u
 bin=$(cd "${1:-build}" && pwd) || exit 1
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 
+# ---- bench-vs-php: is the PHP reference there, and which event loop will Workerman use? ----
+VS_PHP=${BENCH_VS_PHP:-0}
+targets=(ours)
+if [ "$VS_PHP" = 1 ]; then
+    PHP_REF_SH=${PHP_REF_SH:-$top/../shared/interop-php/ref.sh}
+    export GW_REF=${GW_REF:-/tmp/gw-ref}
+    why=""
+    if [ ! -x "$PHP_REF_SH" ]; then
+        why="no $PHP_REF_SH"
+    elif ! command -v "${PHP:-php}" >/dev/null; then
+        why="no ${PHP:-php} (apt-get install php-cli)"
+    elif [ ! -f "$GW_REF/GatewayWorker/src/Gateway.php" ] || [ ! -f "$GW_REF/workerman/src/Worker.php" ]; then
+        why="no PHP GatewayWorker sources in GW_REF=$GW_REF"
+    fi
+    if [ -n "$why" ]; then
+        echo "bench-vs-php: skipped: $why (see ../shared/interop-php/README.md)"
+        exit 0
+    fi
+    targets=(ours php)
+    # Workerman runs on epoll with PHP's pecl `event` extension (in php.ini, or $GW_REF/ext/event.so,
+    # which ref.sh loads unless GW_EVENT=off); without it on stream_select, which handles fds
+    # below 1024 only: about 1,000 connections per process. The sizes follow (VS_LIST below).
+    php_event=0
+    case "${GW_EVENT:-auto}" in
+    off) ;;
+    auto) [ -f "$GW_REF/ext/event.so" ] && php_event=1 ;;
+    *) [ -f "$GW_EVENT" ] && php_event=1 ;;
+    esac
+    "${PHP:-php}" -m 2>/dev/null | grep -qx event && php_event=1
+    if [ "$php_event" = 1 ]; then # the sizes of `make bench`
+        VS_LIST="idle-10k-c1 idle-20k-c2 storm-10k-c1 echo-1k-x1 echo-1k-x10 broadcast-10k-step broadcast-10k-100ps"
+    else # at most ~900 clients per gateway process (SO_REUSEPORT spreads them)
+        VS_LIST="idle-900-c1 idle-1600-c2 storm-900-c1 echo-1k-x1 echo-1k-x10 broadcast-1600-step broadcast-1600-100ps"
+    fi
+fi
+
 REPEAT=${BENCH_REPEAT:-3}
 PIN=${BENCH_PIN:-1}
 HOLD=${BENCH_HOLD:-5}
-BASE=${BENCH_PORT:-$((30000 + $$ % 2000 * 10))}
+# ports below the ephemeral range (tests/support/ports.sh): a port inside it may be some other
+# connection's source port, or a TIME_WAIT left by wsload's 10,000s of clients
+. tests/support/ports.sh
+BASE=${BENCH_PORT:-}
+[ -n "$BASE" ] || free_port BASE 10 || exit 1
 REG_PORT=$BASE
 WS_PORT=$((BASE + 1))
 LAN_PORT=$((BASE + 2))
@@ -48,12 +94,25 @@ fi
 pinning="off"
 [ ${#srv_pin[@]} -gt 0 ] && pinning="servers on CPU 0, load generator on CPU 1"
 echo "bench: results in $out (open files per process: $NOFILE, CPUs: $NCPU, pinning: $pinning)"
+if [ "$VS_PHP" = 1 ]; then
+    echo "bench-vs-php: PHP GatewayWorker from GW_REF=$GW_REF through $PHP_REF_SH; ours and PHP alternate in every repetition"
+    if [ "$php_event" = 1 ]; then
+        echo "bench-vs-php: PHP has the event extension (epoll): the sizes of make bench"
+    else
+        echo "bench-vs-php: PHP has no event extension: Workerman uses stream_select (fds < 1024, about 1,000"
+        echo "  connections per process), so the scenarios are scaled to what it holds: at most ~900 clients per"
+        echo "  gateway process (idle 900 / 1,600, storm 900, broadcast to 1,600; echo keeps 1,000 over 2); ours runs the same sizes"
+    fi
+    echo "bench-vs-php: every scenario runs with 2 business workers for both (PHP's gateway closes clients while none is connected)"
+fi
 [ "$have_business" = 1 ] || echo "bench: $bin/business or $bin/apps/echo.so does not exist yet: echo, broadcast and group are skipped"
 
 run_dir=$(mktemp -d /tmp/gwbench.XXXXXX)
 srv_pids=()
+php_up=""
 stop_servers() {
     local p
+    [ -n "$php_up" ] && stop_php
     for p in "${srv_pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${srv_pids[@]}"; do
         for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
@@ -74,9 +133,40 @@ wait_port() { # port: until something listens on 127.0.0.1:port (at most 5 s)
     return 1
 }
 
+# ---- the PHP reference as a target (bench-vs-php): the same ports, CPU and process counts ----
+php_ref() { # php_ref GW_COUNT start|stop
+    env GW_RUN="$run_dir/php" GW_REGISTER="127.0.0.1:$REG_PORT" GW_WS_LISTEN="127.0.0.1:$WS_PORT" \
+        GW_LAN_IP=127.0.0.1 GW_START_PORT="$LAN_PORT" GW_GATEWAY_COUNT="$1" GW_BUSINESS_COUNT=2 \
+        GW_REUSE_PORT=1 GW_NOFILE="$NOFILE" GW_CPUS="$([ ${#srv_pin[@]} -gt 0 ] && echo 0)" \
+        "$PHP_REF_SH" "$2" >>"$run_dir/php-ref.log" 2>&1
+}
+php_pids() { # master pid of ROLE and its children, comma-separated
+    local m
+    m=$(tr -dc '0-9' <"$run_dir/php/$1.pid" 2>/dev/null)
+    [ -n "$m" ] && { echo "$m"; cat /proc/"$m"/task/*/children 2>/dev/null | tr " " "\n"; } | grep . | paste -sd,
+}
+start_php() { # start_php GW_COUNT: ref.sh returns once every business worker reached every gateway
+    php_up=$1
+    if ! php_ref "$1" start; then
+        echo "bench: the PHP reference did not start:"
+        tail -5 "$run_dir/php-ref.log" "$run_dir"/php/*.log 2>/dev/null | sed 's/^/   /'
+        return 1
+    fi
+    [ -n "$php_loop" ] || php_loop=$(grep -o 'event-loop=[A-Za-z\\]*' "$run_dir/php/gateway.log" | tail -1)
+    GW_PIDS=$(php_pids gateway)
+    OTHER_PIDS="$(php_pids register),$(php_pids business)"
+    sleep 0.3
+}
+stop_php() {
+    php_ref "$php_up" stop
+    php_up=""
+}
+php_loop=""
+
 # start_servers COUNT WITH_BUSINESS: sets GW_PIDS (master and children) and OTHER_PIDS
 start_servers() {
     local count=$1 biz=$2 i m kids
+    [ "$TARGET" = php ] && { start_php "$count"; return; }
     rm -f "$run_dir"/*.pid
     "${srv_pin[@]}" "$bin/register" --listen="text://127.0.0.1:$REG_PORT" --pidFile="$run_dir/reg.pid" \
         start >>"$run_dir/register.log" 2>&1 &
@@ -108,12 +198,20 @@ start_servers() {
     sleep 0.3
 }
 
-failures=0
+failures=0 php_failures=0
 gw_extra=() # more gateway settings for the next scenarios (wss: certificate, ticket key)
 # scenario NAME GW_COUNT NEEDS_BUSINESS WSLOAD_ARGS...
+# In bench-vs-php only the scenarios of VS_LIST run, each repetition once per target, in the
+# order ours, PHP, PHP, ours, ours, PHP... (so a drifting machine load hits both alike and
+# neither always goes first); PHP's rows are NAME@php.
+TARGET=ours
 scenario() {
-    local name=$1 count=$2 biz=$3 rep
+    local name=$1 count=$2 biz=$3 rep i lbl
     shift 3
+    if [ "$VS_PHP" = 1 ]; then
+        [[ " $VS_LIST " == *" $name "* ]] || return
+        biz=1 # PHP's gateway closes every client while no business worker is connected
+    fi
     if [ -n "${BENCH_SCENARIOS:-}" ] && ! [[ " $BENCH_SCENARIOS " == *" ${name%%-*} "* || " $BENCH_SCENARIOS " == *" $name "* ]]; then
         return
     fi
@@ -121,16 +219,25 @@ scenario() {
         echo "== $name: skipped (needs $bin/business and $bin/apps/echo.so)"
         return
     fi
-    for ((rep = 1; rep <= REPEAT; rep++)); do
-        start_servers "$count" "$biz" || { failures=$((failures + 1)); stop_servers; return; }
+    local nt=${#targets[@]}
+    for ((i = 0; i < REPEAT * nt; i++)); do
+        rep=$((i / nt + 1)) TARGET=${targets[i % nt]} lbl=$name
+        [ $((rep % 2)) = 0 ] && TARGET=${targets[nt - 1 - i % nt]}
+        [ "$TARGET" = php ] && lbl=$name@php
+        if ! start_servers "$count" "$biz"; then
+            [ "$TARGET" = php ] && php_failures=$((php_failures + 1)) || failures=$((failures + 1))
+            stop_servers
+            TARGET=ours
+            return
+        fi
         local prof_pid=""
         if [ -n "${BENCH_PERF:-}" ]; then # profile the servers over the whole run
             perf record -q -F "${BENCH_PERF_FREQ:-999}" -g -p "$GW_PIDS,$OTHER_PIDS" \
-                -o "$out/$name-$rep.perf.data" >"$run_dir/perf.log" 2>&1 &
+                -o "$out/$lbl-$rep.perf.data" >"$run_dir/perf.log" 2>&1 &
             prof_pid=$!
         fi
         if [ -n "${BENCH_SYSCALLS:-}" ]; then # syscall counts per server process over the whole run
-            perf stat --per-thread -x, -p "$GW_PIDS,$OTHER_PIDS" -o "$out/$name-$rep.syscalls.csv" \
+            perf stat --per-thread -x, -p "$GW_PIDS,$OTHER_PIDS" -o "$out/$lbl-$rep.syscalls.csv" \
                 -e syscalls:sys_enter_sendto,syscalls:sys_enter_write,syscalls:sys_enter_writev \
                 -e syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait \
                 -e syscalls:sys_enter_epoll_ctl >"$run_dir/perf.log" 2>&1 &
@@ -138,7 +245,7 @@ scenario() {
         fi
         cpu0=$(awk '/^cpu[0-9]/ {printf "%s %d %d ", $1, $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
         "${cli_pin[@]}" "$WSLOAD" --port="$WS_PORT" --gw-pids="$GW_PIDS" --other-pids="$OTHER_PIDS" \
-            --label="$name" --json="$out/$name-$rep.json" "$@" 2>"$run_dir/wsload.err"
+            --label="$lbl" --json="$out/$lbl-$rep.json" "$@" 2>"$run_dir/wsload.err"
         local rc=$?
         # busy share of each CPU over the run (is the server's core, or the client's, the limit?)
         awk -v before="$cpu0" 'BEGIN { n = split(before, b, " "); for (i = 1; i <= n; i += 3) { busy[b[i]] = b[i+1]; idle[b[i]] = b[i+2] } }
@@ -151,17 +258,21 @@ scenario() {
         fi
         sed 's/^/   /' "$run_dir/wsload.err"
         stop_servers
-        if [ $rc -ne 0 ]; then
+        if [ $rc -ne 0 ] && [ "$TARGET" = php ]; then # the reference's troubles are reported, not ours
+            php_failures=$((php_failures + 1))
+            tail -5 "$run_dir/php/gateway.log" | sed 's/^/   PHP gateway: /'
+        elif [ $rc -ne 0 ]; then
             failures=$((failures + 1))
             tail -5 "$run_dir/gateway.log" | sed 's/^/   gateway: /'
         fi
-        if [ -f "$out/$name-$rep.json" ]; then
-            jq -c --arg n "$name" --argjson c "$count" --argjson r "$rep" \
-                '. + {scenario: $n, gateway_count: $c, rep: $r}' "$out/$name-$rep.json" >"$out/.tmp" &&
-                mv "$out/.tmp" "$out/$name-$rep.json"
+        if [ -f "$out/$lbl-$rep.json" ]; then
+            jq -c --arg n "$lbl" --argjson c "$count" --argjson r "$rep" --arg t "$TARGET" \
+                '. + {scenario: $n, gateway_count: $c, rep: $r, target: $t}' "$out/$lbl-$rep.json" >"$out/.tmp" &&
+                mv "$out/.tmp" "$out/$lbl-$rep.json"
         fi
         sleep 1 # let TIME_WAIT and the kernel's socket memory settle
     done
+    TARGET=ours
 }
 
 mem_avail_mb=$(awk '/MemAvailable/ {print int($2 / 1024)}' /proc/meminfo)
@@ -185,12 +296,26 @@ scenario broadcast-10k-step 2 1 --mode=broadcast --conns=10000 --msgs=200 --rate
 scenario broadcast-10k-10ps 2 1 --mode=broadcast --conns=10000 --msgs=100 --rate=10 --duration=60
 scenario broadcast-10k-100ps 2 1 --mode=broadcast --conns=10000 --msgs=1000 --rate=100 --duration=60
 scenario group-100x100 2 1 --mode=group --groups=100 --group-size=100 --inflight=1 --duration=10 --warmup=2
+# ---- bench-vs-php when PHP has no event extension: the same kinds, sized for stream_select ----
+# (≤ ~900 clients per gateway process: fds stay below 1024 with the inner links and listeners)
+if [ "$VS_PHP" = 1 ] && [ "$php_event" = 0 ]; then
+    scenario idle-900-c1 1 1 --mode=idle --conns=900 --hold="$HOLD"
+    scenario idle-1600-c2 2 1 --mode=idle --conns=1600 --hold="$HOLD"
+    scenario storm-900-c1 1 1 --mode=storm --conns=900 --rounds=3
+    scenario broadcast-1600-step 2 1 --mode=broadcast --conns=1600 --msgs=200 --rate=0 --duration=60
+    scenario broadcast-1600-100ps 2 1 --mode=broadcast --conns=1600 --msgs=1000 --rate=100 --duration=60
+fi
+if [ "$VS_PHP" = 1 ]; then
+    echo "bench-vs-php: no wss rows: the reference's gateway (ref.sh, start_gateway.php in ../shared/interop-php)"
+    echo "  has no TLS setting; Workerman would serve wss with a context 'ssl' option, which needs a PHP start"
+    echo "  file of our own, and PHP code stays out of this repository. Lottery and floor rows: ours only, not run."
+fi
 
 # ---- wss (issue 11): TLS handshakes, memory, echo and the storm, with their floor ----
 # Throwaway certificates and a ticket key, made here in the build folder (never committed).
 # The floor is measured in the same run: `openssl speed` for the signatures and the key
 # exchange, and a bare `openssl s_server` (also on CPU 0) with the same generator.
-if [ "${BENCH_TLS:-1}" = 1 ] && { [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" wss"* || " $BENCH_SCENARIOS " == *" floor"* ]]; }; then
+if [ "$VS_PHP" = 0 ] && [ "${BENCH_TLS:-1}" = 1 ] && { [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" wss"* || " $BENCH_SCENARIOS " == *" floor"* ]]; }; then
     tlsdir="$bin/bench/tls"
     mkdir -p "$tlsdir"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -days 2 \
@@ -267,7 +392,7 @@ fi
 # ---- the lottery (issue 8): 5,000 phones sign in through two gateways, then a draw ----
 # tests/bench/lottery.sh starts its own servers (two gateway instances, apps/lottery);
 # its JSON goes into $out with the others, so the summary below includes it.
-if [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" lottery "* ]]; then
+if [ "$VS_PHP" = 0 ] && { [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" lottery "* ]]; }; then
     BENCH_OUT="$out" BENCH_REPEAT="$REPEAT" BENCH_PIN="$PIN" \
         tests/bench/lottery.sh "$bin" || failures=$((failures + 1))
 fi
@@ -276,7 +401,7 @@ fi
 # tests/bench/floor.c writes the broadcast's frame to 10,000 loopback sockets,
 # one write() each (and through io_uring); its CPU per delivery is the floor
 # the broadcast rows are compared with below.
-if [ -x "$bin/bench/floor" ] && { [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" floor "* ]]; }; then
+if [ "$VS_PHP" = 0 ] && [ -x "$bin/bench/floor" ] && { [ -z "${BENCH_SCENARIOS:-}" ] || [[ " $BENCH_SCENARIOS " == *" floor "* ]]; }; then
     for mode in write uring; do
         for ((rep = 1; rep <= REPEAT; rep++)); do
             "${srv_pin[@]}" "$bin/bench/floor" --mode=$mode --conns=10000 --msgs=200 --size=32 \
@@ -342,6 +467,41 @@ jq -r '(map({(.scenario): .metrics.server_cpu_us_per_op.median}) | add) as $m
        | select($m[.] != null)
        | "\(.): \($m[.] * 100 | round / 100) us per delivery = \($m[.] / $f * 100 | round / 100) x the write() floor (\($f * 100 | round / 100) us)"' \
     "$out/summary.json" | sed 's/^/floor: /'
+
+# ---- bench-vs-php: ours against PHP, same run; the ratio is paired by repetition ----
+# "ours better ×" = PHP / ours for costs (memory, CPU, latency, storm time) and ours / PHP
+# for rates, so above 1 means ours is better; median [min..max] over the repetitions' pairs.
+if [ "$VS_PHP" = 1 ]; then
+    jq -s '
+      def med: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+               else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+      def rng: map(select(. != null)) | if length == 0 then null else {median: med, min: min, max: max} end;
+      def wanted: {idle: [["connect_rate", true], ["gw_bytes_per_conn", false], ["server_cpu_us_per_conn", false]],
+                   storm: [["storm_back_max_ms", false], ["server_cpu_us_per_reconnect", false]],
+                   echo: [["ops_per_s", true], ["server_cpu_us_per_op", false], ["p50_ms", false], ["p99_ms", false]],
+                   broadcast: [["ops_per_s", true], ["server_cpu_us_per_op", false], ["p50_ms", false], ["p99_ms", false]]};
+      map(select(.target != null)) | group_by(.scenario | sub("@php$"; "")) | map(
+        (.[0].scenario | sub("@php$"; "")) as $s | map(select(.target == "ours")) as $o | map(select(.target == "php")) as $p
+        | select(($o | length) > 0 and ($p | length) > 0)
+        | (wanted[$o[0].mode] // [])[] as [$k, $more]
+        | {scenario: $s, metric: $k, higher_is_better: $more, ours: ([$o[][$k]] | rng), php: ([$p[][$k]] | rng),
+           ours_better: ([$o[] as $a | $p[] | select(.rep == $a.rep) | .[$k] as $b
+                          | if ($a[$k] // 0) == 0 or ($b // 0) == 0 then null
+                            elif $more then $a[$k] / $b else $b / $a[$k] end] | rng),
+           pairs: ([$o[] as $a | $p[] | select(.rep == $a.rep)] | length)}) | flatten' \
+        "${files[@]}" >"$out/summary-vs-php.json"
+    {
+        printf 'scenario\tmetric\tours\tPHP\tours_better_x\tpairs\n'
+        jq -r 'def d(v): if v >= 100 then (v | round) elif v >= 10 then (v * 10 | round / 10) else (v * 100 | round / 100) end;
+               def r(m): if m == null then "-" else "\(d(m.median))[\(d(m.min))..\(d(m.max))]" end;
+               .[] | [.scenario, .metric, r(.ours), r(.php), r(.ours_better), (.pairs | tostring)] | @tsv' \
+            "$out/summary-vs-php.json"
+    } >"$out/summary-vs-php.tsv"
+    echo
+    echo "ours vs PHP GatewayWorker (${php_loop:-PHP loop unknown}), same run, alternating; median [min..max];"
+    echo "ours_better_x: PHP/ours for costs, ours/PHP for rates (> 1: ours better), paired by repetition"
+    column -t -s $'\t' "$out/summary-vs-php.tsv" 2>/dev/null || cat "$out/summary-vs-php.tsv"
+fi
 
 # ---- chart ----
 if command -v gnuplot >/dev/null; then
@@ -429,10 +589,16 @@ else
     echo "bench: gnuplot not installed: no chart (apt-get install gnuplot-nox)"
 fi
 
-# sanity: lost connections or messages make the bench fail (timings never do)
+# sanity: lost connections or messages make the bench fail (timings never do); the PHP
+# reference's own losses (bench-vs-php) are reported, they are not ours to fail on
 bad=$(jq '[.[] | select((.metrics.failed.max // 0) > 0 or (.metrics.lost.max // 0) > 0
                         or (.metrics.out_of_order.max // 0) > 0 or (.metrics.server_closed.max // 0) > 0)
            | .scenario] | join(" ")' -r "$out/summary.json")
+php_bad=$(echo "$bad" | tr ' ' '\n' | grep '@php$' | tr '\n' ' ')
+bad=$(echo "$bad" | tr ' ' '\n' | grep -v '@php$' | tr '\n' ' ' | sed 's/ *$//')
+if [ -n "$php_bad" ] || [ "$php_failures" -gt 0 ]; then
+    echo "bench-vs-php: the PHP reference lost connections or messages in: ${php_bad:-} ($php_failures runs failed)"
+fi
 if [ -n "$bad" ] || [ "$failures" -gt 0 ]; then
     echo "bench: problems in: ${bad:-} (${failures} runs failed)"
     exit 1
