@@ -83,6 +83,8 @@ struct clients {
     struct gwmsg ***ring_pool;        /* spare QUEUE_RING_MIN-slot rings, linked through slot 0 */
     size_t nring_pool;
     uint8_t *batch;                   /* LWS_PRE + BATCH_MAX: frames of one write, back to back */
+    int direct;                       /* the flush pass sends on plain sockets itself (clientWritePath) */
+    uint64_t direct_partials;         /* direct sends the socket took only part of (handed to lws) */
     struct lws_protocols *protocols; /* "gateway" + one entry per configured subprotocol, all one callback */
     char *subprotocol_names;
     struct lws_http_mount mounts[4]; /* /health, /metrics, /ws-check, then webRoot */

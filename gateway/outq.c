@@ -6,6 +6,7 @@
 #include "outq.h"
 #include "outq_int.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "log.h"
@@ -109,11 +110,43 @@ int outq_queue_push(struct clients *cs, struct client *c, struct gwmsg *m)
     return 0;
 }
 
+/* BATCH_MAX: outq_int.h. */
+
+/* Bytes of the frame for a payload of n bytes in mode md: RFC 6455 server
+ * frames are unmasked, so the header is 2, 4 or 10 bytes; RAW is verbatim. */
+static size_t frame_size(size_t n, enum lws_write_protocol md)
+{
+    if (md == LWS_WRITE_RAW)
+        return n;
+    return n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+}
+
+/* Writes the header of a final frame of n payload bytes in mode md (not
+ * RAW) at out; returns its length. */
+static size_t frame_header(uint8_t *out, size_t n, enum lws_write_protocol md)
+{
+    size_t used = 0;
+    out[used++] = (uint8_t)(0x80 | (md == LWS_WRITE_BINARY ? 0x2 : 0x1));
+    if (n < 126) {
+        out[used++] = (uint8_t)n;
+    } else if (n < 65536) {
+        out[used++] = 126;
+        out[used++] = (uint8_t)(n >> 8);
+        out[used++] = (uint8_t)n;
+    } else {
+        out[used++] = 127;
+        for (int i = 7; i >= 0; i--)
+            out[used++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    return used;
+}
+
 /* The payload as it goes on the wire, prepared once per message and kept in
  * the message's encoding cache with LWS_PRE bytes of headroom: every
- * recipient writes from the same bytes (lws puts the frame header in the
- * headroom, identical for all of them). enc[0] = payload, enc_len[0] its
- * length, enc_mode[0] the lws write mode. */
+ * recipient writes from the same bytes. The frame header, identical for all
+ * of them, is written once into the end of the headroom, so the whole frame
+ * is contiguous (wire_frame). enc[0] = payload, enc_len[0] its length,
+ * enc_mode[0] the frame's kind (an lws write mode). */
 static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum lws_write_protocol *mode)
 {
     if (!m->enc[0]) {
@@ -145,6 +178,8 @@ static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum 
         if (add_lf)
             e[LWS_PRE + n++] = '\n';
         buf_free(&json);
+        if (md != LWS_WRITE_RAW)
+            frame_header(e + LWS_PRE - (frame_size(n, md) - n), n, md);
         m->enc[0] = e;
         m->enc_len[0] = (uint32_t)n;
         m->enc_mode[0] = (uint8_t)md;
@@ -154,35 +189,24 @@ static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum 
     return (const uint8_t *)m->enc[0] + LWS_PRE;
 }
 
-static int write_one(struct clients *cs, struct lws *wsi, struct gwmsg *m)
+/* The whole frame of m (header + payload, contiguous, shared by every
+ * recipient): *flen bytes. NULL when m's array body does not decode. */
+static const uint8_t *wire_frame(struct gwmsg *m, int text, size_t *flen)
 {
     size_t len;
-    enum lws_write_protocol mode;
-    const uint8_t *p = wire_payload(m, cs->text, &len, &mode);
-    if (!p) {
-        log_warn("dropping a message whose array body does not decode");
-        return 0;
-    }
-    int n = lws_write(wsi, (unsigned char *)p, len, mode);
-    return n < (int)len ? -1 : 0;
-}
-
-/* BATCH_MAX: outq_int.h. */
-
-/* Bytes of the frame for a payload of n bytes in mode md: RFC 6455 server
- * frames are unmasked, so the header is 2, 4 or 10 bytes; RAW is verbatim. */
-static size_t frame_size(size_t n, enum lws_write_protocol md)
-{
-    if (md == LWS_WRITE_RAW)
-        return n;
-    return n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+    enum lws_write_protocol md;
+    const uint8_t *p = wire_payload(m, text, &len, &md);
+    if (!p)
+        return NULL;
+    size_t hl = frame_size(len, md) - len;
+    *flen = len + hl;
+    return p - hl;
 }
 
 /* The frames of c's queue from its head, back to back in out (BATCH_MAX
  * bytes), as many as fit; the messages taken are popped and counted. Split
- * from outq_write (which writes the result with one lws_write) so the frame
- * building is tested without a connection (tests/unit/test_gw_outq.c).
- * Returns the bytes written. */
+ * from the writers so the frame building is tested without a connection
+ * (tests/unit/test_gw_outq.c). Returns the bytes written. */
 size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out)
 {
     size_t len, used = 0;
@@ -196,20 +220,8 @@ size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out)
         }
         if (used + frame_size(len, md) > BATCH_MAX)
             break;
-        if (md != LWS_WRITE_RAW) {
-            out[used++] = (uint8_t)(0x80 | (md == LWS_WRITE_BINARY ? 0x2 : 0x1));
-            if (len < 126) {
-                out[used++] = (uint8_t)len;
-            } else if (len < 65536) {
-                out[used++] = 126;
-                out[used++] = (uint8_t)(len >> 8);
-                out[used++] = (uint8_t)len;
-            } else {
-                out[used++] = 127;
-                for (int i = 7; i >= 0; i--)
-                    out[used++] = (uint8_t)((uint64_t)len >> (8 * i));
-            }
-        }
+        if (md != LWS_WRITE_RAW)
+            used += frame_header(out + used, len, md);
         memcpy(out + used, p, len); /* p lives in the message: copy, then drop our reference */
         used += len;
         cs->msgs_out++;
@@ -219,37 +231,90 @@ size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out)
     return used;
 }
 
-/* One lws_write for the head of the queue and as many of the messages after
- * it as fit in BATCH_MAX: with several queued, their frames are built back
- * to back in cs->batch and written raw (we negotiate no extension, so a
- * frame is header + payload); a single one is written from the shared
- * encoding with no copy. Returns 0, or -1 when the connection failed. */
+/* The bytes of c's next write: the head of the queue and as many of the
+ * messages after it as fit in BATCH_MAX, their frames built back to back in
+ * cs->batch (we negotiate no extension, so a frame is header + payload); a
+ * single one is the message's shared frame, no copy, and *hold is the
+ * reference to drop once the bytes are written (or handed to lws, which
+ * copies what it cannot send). Returns NULL with *len 0 when nothing is left
+ * to write (undecodable messages are dropped on the way). */
+const uint8_t *outq_next_write(struct clients *cs, struct client *c, size_t *len, struct gwmsg **hold)
+{
+    *hold = NULL;
+    while (c->qlen) {
+        if (c->qlen > 1 && cs->batch) {
+            size_t l1, l2;
+            const uint8_t *p2 = wire_frame(queue_peek(c, 1), cs->text, &l2);
+            const uint8_t *p1 = wire_frame(queue_peek(c, 0), cs->text, &l1);
+            if (p1 && l1 + (p2 ? l2 : 0) <= BATCH_MAX) {
+                *len = outq_batch_fill(cs, c, cs->batch + LWS_PRE);
+                if (*len)
+                    return cs->batch + LWS_PRE;
+                continue;
+            }
+        }
+        struct gwmsg *m = queue_pop(cs, c);
+        const uint8_t *p = wire_frame(m, cs->text, len);
+        if (!p) {
+            log_warn("dropping a message whose array body does not decode");
+            gwmsg_unref(m);
+            continue;
+        }
+        cs->msgs_out++;
+        cs->bytes_out += m->len;
+        *hold = m;
+        return p;
+    }
+    *len = 0;
+    return NULL;
+}
+
+/* One lws_write (raw: the frames are complete) of c's next write. Returns 0,
+ * or -1 when the connection failed. */
 int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
 {
     size_t len;
-    enum lws_write_protocol md;
-    if (c->qlen > 1 && cs->batch) {
-        struct gwmsg *m2 = queue_peek(c, 1);
-        const uint8_t *p2 = wire_payload(m2, cs->text, &len, &md);
-        size_t second = p2 ? frame_size(len, md) : 0;
-        const uint8_t *p1 = wire_payload(queue_peek(c, 0), cs->text, &len, &md);
-        if (p1 && frame_size(len, md) + second <= BATCH_MAX) {
-            uint8_t *out = cs->batch + LWS_PRE;
-            size_t used = outq_batch_fill(cs, c, out);
-            if (!used)
-                return 0;
-            int n = lws_write(wsi, out, used, LWS_WRITE_RAW);
-            return n < (int)used ? -1 : 0;
+    struct gwmsg *hold;
+    const uint8_t *p = outq_next_write(cs, c, &len, &hold);
+    if (!p)
+        return 0;
+    int n = lws_write(wsi, (unsigned char *)p, len, LWS_WRITE_RAW);
+    gwmsg_unref(hold);
+    return n < (int)len ? -1 : 0;
+}
+
+/* The flush pass's writer for a plain (not TLS) socket lws holds nothing
+ * for: c's frames go straight to the socket, one send() per write, past
+ * lws_write's layers and wsguard's send() (data frames are nothing it
+ * tracks). What the socket does not take is handed to lws, which buffers it
+ * and asks for POLLOUT itself: from then on lws holds a partial write, so
+ * the rest of the queue waits for the writeable callback (outq_write), in
+ * order. Returns -1 when the connection failed. */
+static int write_direct(struct clients *cs, struct lws *wsi, struct client *c, int fd)
+{
+    while (c->qlen) {
+        size_t len;
+        struct gwmsg *hold;
+        const uint8_t *p = outq_next_write(cs, c, &len, &hold);
+        if (!p)
+            return 0;
+        ssize_t n = wsguard_send_data(fd, p, len);
+        if (n == (ssize_t)len) {
+            gwmsg_unref(hold);
+            continue;
         }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            gwmsg_unref(hold);
+            return -1;
+        }
+        if (n < 0)
+            n = 0;
+        cs->direct_partials++;
+        int w = lws_write(wsi, (unsigned char *)p + n, len - (size_t)n, LWS_WRITE_RAW);
+        gwmsg_unref(hold);
+        return w < (int)(len - (size_t)n) ? -1 : 0;
     }
-    struct gwmsg *m = queue_pop(cs, c);
-    if (m) {
-        cs->msgs_out++;
-        cs->bytes_out += m->len;
-    }
-    int rc = write_one(cs, wsi, m);
-    gwmsg_unref(m);
-    return rc;
+    return 0;
 }
 
 /* Closes a client at once (ON_CLOSE follows before this returns). Only ever
@@ -351,15 +416,23 @@ static void outq_flush(struct ev_loop *loop, ev_prepare *w, int revents)
         if (!c || c->gc != gc)
             continue;
         c->dirty = 0;
-        if (wsguard_closing(lws_get_socket_fd(wsi)))
+        int fd = lws_get_socket_fd(wsi);
+        if (wsguard_closing(fd))
             c->closing = 1; /* lws is closing it: nothing may follow its close frame */
-        while (c->qlen && !c->closing && !c->close_after_flush && !lws_partial_buffered(wsi)) {
-            if (outq_write(cs, wsi, c) < 0) {
-                /* Not closed from here: the writeable callback returns -1
-                 * for a closing client and lws closes it in its own time. */
-                c->closing = 1;
-                break;
+        if (c->qlen && !c->closing && !c->close_after_flush && !lws_partial_buffered(wsi)) {
+            if (cs->direct) {
+                if (write_direct(cs, wsi, c, fd) < 0)
+                    c->closing = 1;
+            } else {
+                while (c->qlen && !lws_partial_buffered(wsi)) {
+                    if (outq_write(cs, wsi, c) < 0) {
+                        c->closing = 1;
+                        break;
+                    }
+                }
             }
+            /* A failed client is not closed from here: the writeable callback
+             * returns -1 for a closing client and lws closes it in its own time. */
         }
         if (c->qlen || c->closing || c->close_after_flush)
             lws_callback_on_writable(wsi);
@@ -396,6 +469,7 @@ const struct gws_ops outq_gws_ops = {outq_send, outq_close};
 void outq_start(struct clients *cs)
 {
     cs->batch = malloc(LWS_PRE + BATCH_MAX); /* without it, one message per write */
+    cs->direct = !cs->gw->cfg->ssl_cert[0] && strcmp(cs->gw->cfg->clientWritePath, "lws") != 0;
     ev_prepare_init(&cs->flush_prep, outq_flush);
     cs->flush_prep.data = cs;
     ev_prepare_start(cs->gw->loop, &cs->flush_prep);
