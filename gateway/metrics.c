@@ -33,6 +33,8 @@ static const struct metric_def defs[] = {
     {"gateway_direct_partial_writes_total", "counter",
      "Direct writes (clientWritePath=direct) a client socket took only part of; libwebsockets sent the rest.",
      M(direct_partial_writes)},
+    {"gateway_uring_sends_total", "counter", "Client sends submitted through io_uring (clientWritePath=uring).",
+     M(uring_sends)},
 };
 
 int metrics_format(const struct metrics_gateway *m, struct buf *out)

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "state.h"
 #include "utf8.h"
+#include "sendring.h"
 #include "wsguard.h"
 
 /* Rings start at this many slots; spare ones are kept (up to RING_POOL_MAX)
@@ -283,6 +284,91 @@ int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
     return n < (int)len ? -1 : 0;
 }
 
+/* A send of the flush pass queued on the ring: one client's single frame
+ * (the broadcast case), valid until the ring ran (no lws callback runs in
+ * between, so wsi and c stay alive). */
+struct outq_pend {
+    struct lws *wsi;
+    struct client *c;
+    struct gwmsg *hold;
+    const uint8_t *p;
+    uint32_t len;
+    int fd, done;
+};
+
+/* After a send of len bytes at p returned res (bytes, or -errno): what the
+ * socket did not take goes to lws, a failed socket closes the client. */
+static void sent(struct clients *cs, struct lws *wsi, struct client *c, const uint8_t *p, size_t len, ssize_t res)
+{
+    if (res == (ssize_t)len)
+        return;
+    if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK && res != -EINTR) {
+        c->closing = 1;
+        return;
+    }
+    size_t n = res > 0 ? (size_t)res : 0;
+    cs->direct_partials++;
+    if (lws_write(wsi, (unsigned char *)p + n, len - n, LWS_WRITE_RAW) < (int)(len - n))
+        c->closing = 1;
+}
+
+static void pend_done(void *arg, uint32_t tag, int res)
+{
+    struct clients *cs = arg;
+    struct outq_pend *e = &cs->pend[tag];
+    e->done = 1;
+    cs->ring_sends++;
+    sent(cs, e->wsi, e->c, e->p, e->len, res);
+}
+
+/* Runs the sends queued on the ring, then asks for POLLOUT where output is
+ * left. If the kernel refuses the ring, it is dropped for good (logged) and
+ * the queued sends go out one send() each. */
+static void ring_flush(struct clients *cs)
+{
+    if (!cs->npend)
+        return;
+    int rc = sendring_run(cs->ring, pend_done, cs);
+    if (rc < 0) {
+        log_warn("io_uring submission failed (%s): client writes go out one send() each from now on",
+                 strerror(-rc));
+        sendring_free(cs->ring);
+        cs->ring = NULL;
+    }
+    for (size_t i = 0; i < cs->npend; i++) {
+        struct outq_pend *e = &cs->pend[i];
+        if (!e->done) {
+            ssize_t n = wsguard_send_data(e->fd, e->p, e->len);
+            sent(cs, e->wsi, e->c, e->p, e->len, n < 0 ? -errno : n);
+        }
+        gwmsg_unref(e->hold);
+        if (e->c->qlen || e->c->closing || e->c->close_after_flush)
+            lws_callback_on_writable(e->wsi);
+    }
+    cs->npend = 0;
+}
+
+/* Queues c's one frame (a broadcast's) on the ring, to be sent with the
+ * others of this pass in one submission. 0, or -1 when it was not queued
+ * (written here instead, or nothing was left to write). */
+static int ring_queue(struct clients *cs, struct lws *wsi, struct client *c, int fd)
+{
+    struct outq_pend *e = &cs->pend[cs->npend];
+    size_t len;
+    e->p = outq_next_write(cs, c, &len, &e->hold);
+    if (!e->p)
+        return -1;
+    *e = (struct outq_pend){wsi, c, e->hold, e->p, (uint32_t)len, fd, 0};
+    if (sendring_add(cs->ring, fd, e->p, len, (uint32_t)cs->npend) == 0) {
+        cs->npend++;
+        return 0;
+    }
+    ssize_t n = wsguard_send_data(fd, e->p, len);
+    sent(cs, wsi, c, e->p, len, n < 0 ? -errno : n);
+    gwmsg_unref(e->hold);
+    return -1;
+}
+
 /* The flush pass's writer for a plain (not TLS) socket lws holds nothing
  * for: c's frames go straight to the socket, one send() per write, past
  * lws_write's layers and wsguard's send() (data frames are nothing it
@@ -292,29 +378,19 @@ int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
  * order. Returns -1 when the connection failed. */
 static int write_direct(struct clients *cs, struct lws *wsi, struct client *c, int fd)
 {
-    while (c->qlen) {
+    while (c->qlen && !c->closing) {
         size_t len;
         struct gwmsg *hold;
         const uint8_t *p = outq_next_write(cs, c, &len, &hold);
         if (!p)
-            return 0;
+            break;
         ssize_t n = wsguard_send_data(fd, p, len);
-        if (n == (ssize_t)len) {
-            gwmsg_unref(hold);
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            gwmsg_unref(hold);
-            return -1;
-        }
-        if (n < 0)
-            n = 0;
-        cs->direct_partials++;
-        int w = lws_write(wsi, (unsigned char *)p + n, len - (size_t)n, LWS_WRITE_RAW);
+        sent(cs, wsi, c, p, len, n < 0 ? -errno : n);
         gwmsg_unref(hold);
-        return w < (int)(len - (size_t)n) ? -1 : 0;
+        if (n != (ssize_t)len)
+            break; /* lws holds the rest (or the client failed) */
     }
-    return 0;
+    return c->closing ? -1 : 0;
 }
 
 /* Closes a client at once (ON_CLOSE follows before this returns). Only ever
@@ -420,6 +496,8 @@ static void outq_flush(struct ev_loop *loop, ev_prepare *w, int revents)
         if (wsguard_closing(fd))
             c->closing = 1; /* lws is closing it: nothing may follow its close frame */
         if (c->qlen && !c->closing && !c->close_after_flush && !lws_partial_buffered(wsi)) {
+            if (cs->ring && c->qlen == 1 && cs->npend < FLUSH_PER_PASS && ring_queue(cs, wsi, c, fd) == 0)
+                continue; /* POLLOUT, if needed, is asked for once the ring ran (ring_flush) */
             if (cs->direct) {
                 if (write_direct(cs, wsi, c, fd) < 0)
                     c->closing = 1;
@@ -437,6 +515,7 @@ static void outq_flush(struct ev_loop *loop, ev_prepare *w, int revents)
         if (c->qlen || c->closing || c->close_after_flush)
             lws_callback_on_writable(wsi);
     }
+    ring_flush(cs);
     if (end == cs->ndirty) {
         cs->dirty_head = cs->ndirty = 0;
         return;
@@ -469,7 +548,17 @@ const struct gws_ops outq_gws_ops = {outq_send, outq_close};
 void outq_start(struct clients *cs)
 {
     cs->batch = malloc(LWS_PRE + BATCH_MAX); /* without it, one message per write */
-    cs->direct = !cs->gw->cfg->ssl_cert[0] && strcmp(cs->gw->cfg->clientWritePath, "lws") != 0;
+    const char *path = cs->gw->cfg->clientWritePath;
+    cs->direct = !cs->gw->cfg->ssl_cert[0] && strcmp(path, "lws") != 0;
+    if (cs->direct && strcmp(path, "uring") == 0) {
+        char why[160];
+        cs->pend = malloc(FLUSH_PER_PASS * sizeof *cs->pend);
+        cs->ring = cs->pend ? sendring_new(FLUSH_PER_PASS, why, sizeof why) : NULL;
+        if (cs->ring)
+            log_info("client writes: io_uring, up to %d sends per submission", FLUSH_PER_PASS);
+        else
+            log_info("client writes: one send() each (io_uring unavailable: %s)", cs->pend ? why : "out of memory");
+    }
     ev_prepare_init(&cs->flush_prep, outq_flush);
     cs->flush_prep.data = cs;
     ev_prepare_start(cs->gw->loop, &cs->flush_prep);
@@ -486,6 +575,10 @@ void outq_stop(struct clients *cs)
         cs->ring_pool = (struct gwmsg ***)r[0];
         free(r);
     }
+    sendring_free(cs->ring);
+    free(cs->pend);
+    cs->ring = NULL;
+    cs->pend = NULL;
     free(cs->dirty);
     free(cs->batch);
     cs->dirty = NULL;

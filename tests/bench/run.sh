@@ -13,7 +13,8 @@
 # BENCH_TLS=0 skips the wss rows (issue 11), BENCH_STORM_CONNS (5000) sizes the wss storm,
 # BENCH_PERF=1 (perf record -g of every server process into <scenario>-<rep>.perf.data;
 # BENCH_PERF_FREQ, 999 Hz), BENCH_SYSCALLS=1 (perf stat counts of send/write/read/epoll
-# calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU).
+# calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU),
+# BENCH_GW_ARGS (more gateway settings for every scenario, e.g. --clientWritePath=lws).
 set -u
 bin=$(cd "${1:-build}" && pwd) || exit 1
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -83,7 +84,7 @@ start_servers() {
     srv_pids+=($!)
     wait_port "$REG_PORT" || { echo "bench: register did not start"; tail "$run_dir/register.log"; return 1; }
     "${srv_pin[@]}" "$bin/gateway" --listen="websocket://127.0.0.1:$WS_PORT" --startPort="$LAN_PORT" \
-        --registerAddress="127.0.0.1:$REG_PORT" --lanIp=127.0.0.1 --count="$count" "${gw_extra[@]}" \
+        --registerAddress="127.0.0.1:$REG_PORT" --lanIp=127.0.0.1 --count="$count" "${gw_extra[@]}" ${BENCH_GW_ARGS:-} \
         --pidFile="$run_dir/gw.pid" start >>"$run_dir/gateway.log" 2>&1 &
     m=$!
     srv_pids+=($m)
