@@ -74,10 +74,10 @@ static const struct cfg_opt gateway_opts[] = {
      "bytes of client events held while no business worker is connected"},
     {"maxConnectionsPerIp", CFG_INT, OFF(maxConnectionsPerIp), "0", 0, 10000000,
      "client connections one address (the TCP peer) may hold at once per process, handshakes included (0 = no limit)"},
-    {"clientWritePath", CFG_STR, OFF(clientWritePath), "direct", 0, 0,
-     "how queued frames reach plain ws:// clients: direct (one send() per client, past libwebsockets), uring "
-     "(a flush pass's sends in one io_uring submission; direct where io_uring is unavailable or GW_NO_IO_URING "
-     "is set) or lws (lws_write); wss always goes through libwebsockets"},
+    {"clientWritePath", CFG_STR, OFF(clientWritePath), "uring", 0, 0,
+     "how queued frames reach plain ws:// clients: uring (a write pass's sends in one io_uring submission; "
+     "direct where io_uring is unavailable or GW_NO_IO_URING is set), direct (one send() per client, past "
+     "libwebsockets) or lws (lws_write); wss always goes through libwebsockets"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

@@ -321,14 +321,21 @@ static void pend_done(void *arg, uint32_t tag, int res)
     sent(cs, e->wsi, e->c, e->p, e->len, res);
 }
 
-/* Runs the sends queued on the ring, then asks for POLLOUT where output is
- * left. If the kernel refuses the ring, it is dropped for good (logged) and
- * the queued sends go out one send() each. */
+/* Sends the pass's queued frames, through the ring when there are several
+ * (a lone one, an echo's answer, is a plain send()), then asks for POLLOUT
+ * where output is left. If the kernel refuses the ring, it is dropped for
+ * good (logged) and the sends go out one send() each. */
 static void ring_flush(struct clients *cs)
 {
     if (!cs->npend)
         return;
-    int rc = sendring_run(cs->ring, pend_done, cs);
+    int rc = 0;
+    if (cs->npend > 1) {
+        for (size_t i = 0; i < cs->npend; i++) /* the ring has FLUSH_PER_PASS entries: they fit */
+            if (sendring_add(cs->ring, cs->pend[i].fd, cs->pend[i].p, cs->pend[i].len, (uint32_t)i) < 0)
+                break; /* not expected; what is left goes out with send() below */
+        rc = sendring_run(cs->ring, pend_done, cs);
+    }
     if (rc < 0) {
         log_warn("io_uring submission failed (%s): client writes go out one send() each from now on",
                  strerror(-rc));
@@ -348,25 +355,20 @@ static void ring_flush(struct clients *cs)
     cs->npend = 0;
 }
 
-/* Queues c's one frame (a broadcast's) on the ring, to be sent with the
- * others of this pass in one submission. 0, or -1 when it was not queued
- * (written here instead, or nothing was left to write). */
+/* Keeps c's one frame (a broadcast's) for ring_flush, which sends it with
+ * the others of this pass in one submission. 0, or -1 when nothing was
+ * left to write. */
 static int ring_queue(struct clients *cs, struct lws *wsi, struct client *c, int fd)
 {
     struct outq_pend *e = &cs->pend[cs->npend];
     size_t len;
-    e->p = outq_next_write(cs, c, &len, &e->hold);
-    if (!e->p)
+    struct gwmsg *hold;
+    const uint8_t *p = outq_next_write(cs, c, &len, &hold);
+    if (!p)
         return -1;
-    *e = (struct outq_pend){wsi, c, e->hold, e->p, (uint32_t)len, fd, 0};
-    if (sendring_add(cs->ring, fd, e->p, len, (uint32_t)cs->npend) == 0) {
-        cs->npend++;
-        return 0;
-    }
-    ssize_t n = wsguard_send_data(fd, e->p, len);
-    sent(cs, wsi, c, e->p, len, n < 0 ? -errno : n);
-    gwmsg_unref(e->hold);
-    return -1;
+    *e = (struct outq_pend){wsi, c, hold, p, (uint32_t)len, fd, 0};
+    cs->npend++;
+    return 0;
 }
 
 /* The flush pass's writer for a plain (not TLS) socket lws holds nothing

@@ -14,7 +14,8 @@
 # BENCH_PERF=1 (perf record -g of every server process into <scenario>-<rep>.perf.data;
 # BENCH_PERF_FREQ, 999 Hz), BENCH_SYSCALLS=1 (perf stat counts of send/write/read/epoll
 # calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU),
-# BENCH_GW_ARGS (more gateway settings for every scenario, e.g. --clientWritePath=lws).
+# BENCH_GW_ARGS (more gateway settings for every scenario, e.g. --clientWritePath=lws),
+# BENCH_KEEP_LOGS=1 (the servers' logs are copied to /tmp/gwbench-kept.PID at the end).
 set -u
 bin=$(cd "${1:-build}" && pwd) || exit 1
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +24,14 @@ cd "$top" || exit 1
 REPEAT=${BENCH_REPEAT:-3}
 PIN=${BENCH_PIN:-1}
 HOLD=${BENCH_HOLD:-5}
-BASE=${BENCH_PORT:-$((30000 + $$ % 2000 * 10))}
+# Ports below the ephemeral range (tests/support/ports.sh): 10,000 load-generator
+# connections, and other jobs' ones, take ephemeral ports as source ports.
+if [ -n "${BENCH_PORT:-}" ]; then
+    BASE=$BENCH_PORT
+else
+    . tests/support/ports.sh
+    free_port BASE 8
+fi
 REG_PORT=$BASE
 WS_PORT=$((BASE + 1))
 LAN_PORT=$((BASE + 2))
@@ -63,7 +71,7 @@ stop_servers() {
     done
     srv_pids=()
 }
-cleanup() { stop_servers; rm -rf "$run_dir"; }
+cleanup() { stop_servers; [ -n "${BENCH_KEEP_LOGS:-}" ] && cp -r "$run_dir" /tmp/gwbench-kept.$$; rm -rf "$run_dir"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
