@@ -520,3 +520,14 @@ test-package: deb
 
 # ---- wss (issue 11): the gateway calls OpenSSL's SSL_CTX API itself (ticket keys, buffers) ----
 $(BUILD)/gateway: LDLIBS += $(shell pkg-config --libs libssl 2>/dev/null)
+
+# ---- the gateway's io_uring client writes (issue 11: clientWritePath=uring) ----
+# gateway/sendring.c uses liburing when the build finds it (Debian: liburing-dev);
+# without it the gateway still builds and clientWritePath=uring falls back to send().
+DEB_PKGS += liburing-dev
+GW_URING_LIBS := $(shell pkg-config --exists liburing 2>/dev/null && pkg-config --libs liburing)
+ifneq ($(GW_URING_LIBS),)
+$(BUILD)/obj/gateway/sendring.o: CPPFLAGS += -DHAVE_LIBURING $(shell pkg-config --cflags liburing)
+$(BUILD)/gateway: LDLIBS += $(GW_URING_LIBS)
+TEST_LDLIBS += $(GW_URING_LIBS)
+endif

@@ -373,7 +373,8 @@ static int on_metrics(struct clients *cs, struct lws *wsi)
     struct metrics_gateway m = {cs->gw->index, st.connections, st.messages_in, st.messages_out, st.bytes_in,
                                 st.bytes_out, st.in_per_second, st.out_per_second, lan_worker_count(lan),
                                 lan_link_count(lan), lan_pending_count(lan), lan_dropped_events(lan),
-                                st.slow_closes, st.heartbeat_closes, st.waiting_to_write};
+                                st.slow_closes, st.heartbeat_closes, st.waiting_to_write, st.direct_partial_writes,
+                                st.uring_sends};
     struct buf out = BUF_INIT;
     int rc = metrics_format(&m, &out) < 0 || buf_append(&out, "", 1) < 0
                  ? http_reply(wsi, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n")
@@ -491,7 +492,8 @@ void clients_stats(const struct clients *cs, struct clients_stats *o)
 {
     *o = (struct clients_stats){cs->nclients,   cs->msgs_in,   cs->msgs_out,    cs->bytes_in,
                                 cs->bytes_out,  cs->rate_in,   cs->rate_out,    cs->slow_closes,
-                                cs->heartbeat_kills, cs->ndirty - cs->dirty_head};
+                                cs->heartbeat_kills, cs->ndirty - cs->dirty_head, cs->direct_partials,
+                                cs->ring_sends};
 }
 
 struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t errlen)

@@ -34,6 +34,8 @@ struct clients_stats {
     uint64_t in_per_second, out_per_second;
     uint64_t slow_closes, heartbeat_closes;
     uint64_t waiting_to_write; /* clients whose output waits for the next write pass */
+    uint64_t direct_partial_writes; /* direct sends the socket took only part of */
+    uint64_t uring_sends;           /* sends that went through io_uring */
 };
 void clients_stats(const struct clients *c, struct clients_stats *out);
 

@@ -17,7 +17,9 @@
 #include "trust.h"
 
 struct gws_client;
+struct outq_pend;
 struct preread;
+struct sendring;
 
 /* Per-connection state, allocated by lws as the protocol's per-session data.
  * Kept small: an idle client holds no buffers at all. */
@@ -83,6 +85,12 @@ struct clients {
     struct gwmsg ***ring_pool;        /* spare QUEUE_RING_MIN-slot rings, linked through slot 0 */
     size_t nring_pool;
     uint8_t *batch;                   /* LWS_PRE + BATCH_MAX: frames of one write, back to back */
+    int direct;                       /* the flush pass sends on plain sockets itself (clientWritePath) */
+    struct sendring *ring;            /* clientWritePath=uring: the flush pass's sends in one submission */
+    struct outq_pend *pend;           /* those sends, by tag (FLUSH_PER_PASS) */
+    size_t npend;
+    uint64_t ring_sends;              /* sends that went through the ring */
+    uint64_t direct_partials;         /* direct sends the socket took only part of (handed to lws) */
     struct lws_protocols *protocols; /* "gateway" + one entry per configured subprotocol, all one callback */
     char *subprotocol_names;
     struct lws_http_mount mounts[4]; /* /health, /metrics, /ws-check, then webRoot */

@@ -46,6 +46,7 @@ struct gateway_cfg {
     long pendingTimeout;
     long pendingBufferSize;
     long maxConnectionsPerIp;
+    char *clientWritePath; /* issue 11: how the flush pass writes plain ws clients */
 };
 
 struct gateway {

@@ -74,6 +74,10 @@ static const struct cfg_opt gateway_opts[] = {
      "bytes of client events held while no business worker is connected"},
     {"maxConnectionsPerIp", CFG_INT, OFF(maxConnectionsPerIp), "0", 0, 10000000,
      "client connections one address (the TCP peer) may hold at once per process, handshakes included (0 = no limit)"},
+    {"clientWritePath", CFG_STR, OFF(clientWritePath), "uring", 0, 0,
+     "how queued frames reach plain ws:// clients: uring (a write pass's sends in one io_uring submission; "
+     "direct where io_uring is unavailable or GW_NO_IO_URING is set), direct (one send() per client, past "
+     "libwebsockets) or lws (lws_write); wss always goes through libwebsockets"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
@@ -222,6 +226,9 @@ static void gateway_check(const void *cfgp, struct cfg_check *chk)
     if (!netaddr_parse_ipv4(cfg->lanIp, strlen(cfg->lanIp), &ip) || ip == 0)
         cfg_problem(chk, "lanIp", "'%s' must be a dotted-quad IPv4 address workers can reach (not 0.0.0.0, no "
                     "host name): client_ids and routing depend on it", cfg->lanIp);
+    if (strcmp(cfg->clientWritePath, "direct") && strcmp(cfg->clientWritePath, "uring") &&
+        strcmp(cfg->clientWritePath, "lws"))
+        cfg_problem(chk, "clientWritePath", "'%s' is not direct, uring or lws", cfg->clientWritePath);
     if (strcmp(cfg->router, "leastConnections") && strcmp(cfg->router, "random") && strcmp(cfg->router, "client"))
         cfg_problem(chk, "router", "'%s' is not leastConnections, random or client", cfg->router);
     if (cfg->startPort + cfg->count - 1 > 65535)

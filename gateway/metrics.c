@@ -30,6 +30,11 @@ static const struct metric_def defs[] = {
      M(heartbeat_closes)},
     {"gateway_clients_waiting_to_write", "gauge", "Clients whose queued output waits for the next write pass.",
      M(waiting_to_write)},
+    {"gateway_direct_partial_writes_total", "counter",
+     "Direct writes (clientWritePath=direct) a client socket took only part of; libwebsockets sent the rest.",
+     M(direct_partial_writes)},
+    {"gateway_uring_sends_total", "counter", "Client sends submitted through io_uring (clientWritePath=uring).",
+     M(uring_sends)},
 };
 
 int metrics_format(const struct metrics_gateway *m, struct buf *out)

@@ -6,11 +6,13 @@
 #include "outq.h"
 #include "outq_int.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "log.h"
 #include "state.h"
 #include "utf8.h"
+#include "sendring.h"
 #include "wsguard.h"
 
 /* Rings start at this many slots; spare ones are kept (up to RING_POOL_MAX)
@@ -109,11 +111,43 @@ int outq_queue_push(struct clients *cs, struct client *c, struct gwmsg *m)
     return 0;
 }
 
+/* BATCH_MAX: outq_int.h. */
+
+/* Bytes of the frame for a payload of n bytes in mode md: RFC 6455 server
+ * frames are unmasked, so the header is 2, 4 or 10 bytes; RAW is verbatim. */
+static size_t frame_size(size_t n, enum lws_write_protocol md)
+{
+    if (md == LWS_WRITE_RAW)
+        return n;
+    return n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+}
+
+/* Writes the header of a final frame of n payload bytes in mode md (not
+ * RAW) at out; returns its length. */
+static size_t frame_header(uint8_t *out, size_t n, enum lws_write_protocol md)
+{
+    size_t used = 0;
+    out[used++] = (uint8_t)(0x80 | (md == LWS_WRITE_BINARY ? 0x2 : 0x1));
+    if (n < 126) {
+        out[used++] = (uint8_t)n;
+    } else if (n < 65536) {
+        out[used++] = 126;
+        out[used++] = (uint8_t)(n >> 8);
+        out[used++] = (uint8_t)n;
+    } else {
+        out[used++] = 127;
+        for (int i = 7; i >= 0; i--)
+            out[used++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    return used;
+}
+
 /* The payload as it goes on the wire, prepared once per message and kept in
  * the message's encoding cache with LWS_PRE bytes of headroom: every
- * recipient writes from the same bytes (lws puts the frame header in the
- * headroom, identical for all of them). enc[0] = payload, enc_len[0] its
- * length, enc_mode[0] the lws write mode. */
+ * recipient writes from the same bytes. The frame header, identical for all
+ * of them, is written once into the end of the headroom, so the whole frame
+ * is contiguous (wire_frame). enc[0] = payload, enc_len[0] its length,
+ * enc_mode[0] the frame's kind (an lws write mode). */
 static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum lws_write_protocol *mode)
 {
     if (!m->enc[0]) {
@@ -145,6 +179,8 @@ static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum 
         if (add_lf)
             e[LWS_PRE + n++] = '\n';
         buf_free(&json);
+        if (md != LWS_WRITE_RAW)
+            frame_header(e + LWS_PRE - (frame_size(n, md) - n), n, md);
         m->enc[0] = e;
         m->enc_len[0] = (uint32_t)n;
         m->enc_mode[0] = (uint8_t)md;
@@ -154,35 +190,24 @@ static const uint8_t *wire_payload(struct gwmsg *m, int text, size_t *len, enum 
     return (const uint8_t *)m->enc[0] + LWS_PRE;
 }
 
-static int write_one(struct clients *cs, struct lws *wsi, struct gwmsg *m)
+/* The whole frame of m (header + payload, contiguous, shared by every
+ * recipient): *flen bytes. NULL when m's array body does not decode. */
+static const uint8_t *wire_frame(struct gwmsg *m, int text, size_t *flen)
 {
     size_t len;
-    enum lws_write_protocol mode;
-    const uint8_t *p = wire_payload(m, cs->text, &len, &mode);
-    if (!p) {
-        log_warn("dropping a message whose array body does not decode");
-        return 0;
-    }
-    int n = lws_write(wsi, (unsigned char *)p, len, mode);
-    return n < (int)len ? -1 : 0;
-}
-
-/* BATCH_MAX: outq_int.h. */
-
-/* Bytes of the frame for a payload of n bytes in mode md: RFC 6455 server
- * frames are unmasked, so the header is 2, 4 or 10 bytes; RAW is verbatim. */
-static size_t frame_size(size_t n, enum lws_write_protocol md)
-{
-    if (md == LWS_WRITE_RAW)
-        return n;
-    return n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+    enum lws_write_protocol md;
+    const uint8_t *p = wire_payload(m, text, &len, &md);
+    if (!p)
+        return NULL;
+    size_t hl = frame_size(len, md) - len;
+    *flen = len + hl;
+    return p - hl;
 }
 
 /* The frames of c's queue from its head, back to back in out (BATCH_MAX
  * bytes), as many as fit; the messages taken are popped and counted. Split
- * from outq_write (which writes the result with one lws_write) so the frame
- * building is tested without a connection (tests/unit/test_gw_outq.c).
- * Returns the bytes written. */
+ * from the writers so the frame building is tested without a connection
+ * (tests/unit/test_gw_outq.c). Returns the bytes written. */
 size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out)
 {
     size_t len, used = 0;
@@ -196,20 +221,8 @@ size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out)
         }
         if (used + frame_size(len, md) > BATCH_MAX)
             break;
-        if (md != LWS_WRITE_RAW) {
-            out[used++] = (uint8_t)(0x80 | (md == LWS_WRITE_BINARY ? 0x2 : 0x1));
-            if (len < 126) {
-                out[used++] = (uint8_t)len;
-            } else if (len < 65536) {
-                out[used++] = 126;
-                out[used++] = (uint8_t)(len >> 8);
-                out[used++] = (uint8_t)len;
-            } else {
-                out[used++] = 127;
-                for (int i = 7; i >= 0; i--)
-                    out[used++] = (uint8_t)((uint64_t)len >> (8 * i));
-            }
-        }
+        if (md != LWS_WRITE_RAW)
+            used += frame_header(out + used, len, md);
         memcpy(out + used, p, len); /* p lives in the message: copy, then drop our reference */
         used += len;
         cs->msgs_out++;
@@ -219,37 +232,167 @@ size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out)
     return used;
 }
 
-/* One lws_write for the head of the queue and as many of the messages after
- * it as fit in BATCH_MAX: with several queued, their frames are built back
- * to back in cs->batch and written raw (we negotiate no extension, so a
- * frame is header + payload); a single one is written from the shared
- * encoding with no copy. Returns 0, or -1 when the connection failed. */
+/* The bytes of c's next write: the head of the queue and as many of the
+ * messages after it as fit in BATCH_MAX, their frames built back to back in
+ * cs->batch (we negotiate no extension, so a frame is header + payload); a
+ * single one is the message's shared frame, no copy, and *hold is the
+ * reference to drop once the bytes are written (or handed to lws, which
+ * copies what it cannot send). Returns NULL with *len 0 when nothing is left
+ * to write (undecodable messages are dropped on the way). */
+const uint8_t *outq_next_write(struct clients *cs, struct client *c, size_t *len, struct gwmsg **hold)
+{
+    *hold = NULL;
+    while (c->qlen) {
+        if (c->qlen > 1 && cs->batch) {
+            size_t l1, l2;
+            const uint8_t *p2 = wire_frame(queue_peek(c, 1), cs->text, &l2);
+            const uint8_t *p1 = wire_frame(queue_peek(c, 0), cs->text, &l1);
+            if (p1 && l1 + (p2 ? l2 : 0) <= BATCH_MAX) {
+                *len = outq_batch_fill(cs, c, cs->batch + LWS_PRE);
+                if (*len)
+                    return cs->batch + LWS_PRE;
+                continue;
+            }
+        }
+        struct gwmsg *m = queue_pop(cs, c);
+        const uint8_t *p = wire_frame(m, cs->text, len);
+        if (!p) {
+            log_warn("dropping a message whose array body does not decode");
+            gwmsg_unref(m);
+            continue;
+        }
+        cs->msgs_out++;
+        cs->bytes_out += m->len;
+        *hold = m;
+        return p;
+    }
+    *len = 0;
+    return NULL;
+}
+
+/* One lws_write (raw: the frames are complete) of c's next write. Returns 0,
+ * or -1 when the connection failed. */
 int outq_write(struct clients *cs, struct lws *wsi, struct client *c)
 {
     size_t len;
-    enum lws_write_protocol md;
-    if (c->qlen > 1 && cs->batch) {
-        struct gwmsg *m2 = queue_peek(c, 1);
-        const uint8_t *p2 = wire_payload(m2, cs->text, &len, &md);
-        size_t second = p2 ? frame_size(len, md) : 0;
-        const uint8_t *p1 = wire_payload(queue_peek(c, 0), cs->text, &len, &md);
-        if (p1 && frame_size(len, md) + second <= BATCH_MAX) {
-            uint8_t *out = cs->batch + LWS_PRE;
-            size_t used = outq_batch_fill(cs, c, out);
-            if (!used)
-                return 0;
-            int n = lws_write(wsi, out, used, LWS_WRITE_RAW);
-            return n < (int)used ? -1 : 0;
+    struct gwmsg *hold;
+    const uint8_t *p = outq_next_write(cs, c, &len, &hold);
+    if (!p)
+        return 0;
+    int n = lws_write(wsi, (unsigned char *)p, len, LWS_WRITE_RAW);
+    gwmsg_unref(hold);
+    return n < (int)len ? -1 : 0;
+}
+
+/* A send of the flush pass queued on the ring: one client's single frame
+ * (the broadcast case), valid until the ring ran (no lws callback runs in
+ * between, so wsi and c stay alive). */
+struct outq_pend {
+    struct lws *wsi;
+    struct client *c;
+    struct gwmsg *hold;
+    const uint8_t *p;
+    uint32_t len;
+    int fd, done;
+};
+
+/* After a send of len bytes at p returned res (bytes, or -errno): what the
+ * socket did not take goes to lws, a failed socket closes the client. */
+static void sent(struct clients *cs, struct lws *wsi, struct client *c, const uint8_t *p, size_t len, ssize_t res)
+{
+    if (res == (ssize_t)len)
+        return;
+    if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK && res != -EINTR) {
+        c->closing = 1;
+        return;
+    }
+    size_t n = res > 0 ? (size_t)res : 0;
+    cs->direct_partials++;
+    if (lws_write(wsi, (unsigned char *)p + n, len - n, LWS_WRITE_RAW) < (int)(len - n))
+        c->closing = 1;
+}
+
+static void pend_done(void *arg, uint32_t tag, int res)
+{
+    struct clients *cs = arg;
+    struct outq_pend *e = &cs->pend[tag];
+    e->done = 1;
+    cs->ring_sends++;
+    sent(cs, e->wsi, e->c, e->p, e->len, res);
+}
+
+/* Sends the pass's queued frames, through the ring when there are several
+ * (a lone one, an echo's answer, is a plain send()), then asks for POLLOUT
+ * where output is left. If the kernel refuses the ring, it is dropped for
+ * good (logged) and the sends go out one send() each. */
+static void ring_flush(struct clients *cs)
+{
+    if (!cs->npend)
+        return;
+    int rc = 0;
+    if (cs->npend > 1) {
+        for (size_t i = 0; i < cs->npend; i++) /* the ring has FLUSH_PER_PASS entries: they fit */
+            if (sendring_add(cs->ring, cs->pend[i].fd, cs->pend[i].p, cs->pend[i].len, (uint32_t)i) < 0)
+                break; /* not expected; what is left goes out with send() below */
+        rc = sendring_run(cs->ring, pend_done, cs);
+    }
+    if (rc < 0) {
+        log_warn("io_uring submission failed (%s): client writes go out one send() each from now on",
+                 strerror(-rc));
+        sendring_free(cs->ring);
+        cs->ring = NULL;
+    }
+    for (size_t i = 0; i < cs->npend; i++) {
+        struct outq_pend *e = &cs->pend[i];
+        if (!e->done) {
+            ssize_t n = wsguard_send_data(e->fd, e->p, e->len);
+            sent(cs, e->wsi, e->c, e->p, e->len, n < 0 ? -errno : n);
         }
+        gwmsg_unref(e->hold);
+        if (e->c->qlen || e->c->closing || e->c->close_after_flush)
+            lws_callback_on_writable(e->wsi);
     }
-    struct gwmsg *m = queue_pop(cs, c);
-    if (m) {
-        cs->msgs_out++;
-        cs->bytes_out += m->len;
+    cs->npend = 0;
+}
+
+/* Keeps c's one frame (a broadcast's) for ring_flush, which sends it with
+ * the others of this pass in one submission. 0, or -1 when nothing was
+ * left to write. */
+static int ring_queue(struct clients *cs, struct lws *wsi, struct client *c, int fd)
+{
+    struct outq_pend *e = &cs->pend[cs->npend];
+    size_t len;
+    struct gwmsg *hold;
+    const uint8_t *p = outq_next_write(cs, c, &len, &hold);
+    if (!p)
+        return -1;
+    *e = (struct outq_pend){wsi, c, hold, p, (uint32_t)len, fd, 0};
+    cs->npend++;
+    return 0;
+}
+
+/* The flush pass's writer for a plain (not TLS) socket lws holds nothing
+ * for: c's frames go straight to the socket, one send() per write, past
+ * lws_write's layers and wsguard's send() (data frames are nothing it
+ * tracks). What the socket does not take is handed to lws, which buffers it
+ * and asks for POLLOUT itself: from then on lws holds a partial write, so
+ * the rest of the queue waits for the writeable callback (outq_write), in
+ * order. Returns -1 when the connection failed. */
+static int write_direct(struct clients *cs, struct lws *wsi, struct client *c, int fd)
+{
+    while (c->qlen && !c->closing) {
+        size_t len;
+        struct gwmsg *hold;
+        const uint8_t *p = outq_next_write(cs, c, &len, &hold);
+        if (!p)
+            break;
+        ssize_t n = wsguard_send_data(fd, p, len);
+        sent(cs, wsi, c, p, len, n < 0 ? -errno : n);
+        gwmsg_unref(hold);
+        if (n != (ssize_t)len)
+            break; /* lws holds the rest (or the client failed) */
     }
-    int rc = write_one(cs, wsi, m);
-    gwmsg_unref(m);
-    return rc;
+    return c->closing ? -1 : 0;
 }
 
 /* Closes a client at once (ON_CLOSE follows before this returns). Only ever
@@ -351,19 +494,30 @@ static void outq_flush(struct ev_loop *loop, ev_prepare *w, int revents)
         if (!c || c->gc != gc)
             continue;
         c->dirty = 0;
-        if (wsguard_closing(lws_get_socket_fd(wsi)))
+        int fd = lws_get_socket_fd(wsi);
+        if (wsguard_closing(fd))
             c->closing = 1; /* lws is closing it: nothing may follow its close frame */
-        while (c->qlen && !c->closing && !c->close_after_flush && !lws_partial_buffered(wsi)) {
-            if (outq_write(cs, wsi, c) < 0) {
-                /* Not closed from here: the writeable callback returns -1
-                 * for a closing client and lws closes it in its own time. */
-                c->closing = 1;
-                break;
+        if (c->qlen && !c->closing && !c->close_after_flush && !lws_partial_buffered(wsi)) {
+            if (cs->ring && c->qlen == 1 && cs->npend < FLUSH_PER_PASS && ring_queue(cs, wsi, c, fd) == 0)
+                continue; /* POLLOUT, if needed, is asked for once the ring ran (ring_flush) */
+            if (cs->direct) {
+                if (write_direct(cs, wsi, c, fd) < 0)
+                    c->closing = 1;
+            } else {
+                while (c->qlen && !lws_partial_buffered(wsi)) {
+                    if (outq_write(cs, wsi, c) < 0) {
+                        c->closing = 1;
+                        break;
+                    }
+                }
             }
+            /* A failed client is not closed from here: the writeable callback
+             * returns -1 for a closing client and lws closes it in its own time. */
         }
         if (c->qlen || c->closing || c->close_after_flush)
             lws_callback_on_writable(wsi);
     }
+    ring_flush(cs);
     if (end == cs->ndirty) {
         cs->dirty_head = cs->ndirty = 0;
         return;
@@ -396,6 +550,17 @@ const struct gws_ops outq_gws_ops = {outq_send, outq_close};
 void outq_start(struct clients *cs)
 {
     cs->batch = malloc(LWS_PRE + BATCH_MAX); /* without it, one message per write */
+    const char *path = cs->gw->cfg->clientWritePath;
+    cs->direct = !cs->gw->cfg->ssl_cert[0] && strcmp(path, "lws") != 0;
+    if (cs->direct && strcmp(path, "uring") == 0) {
+        char why[160];
+        cs->pend = malloc(FLUSH_PER_PASS * sizeof *cs->pend);
+        cs->ring = cs->pend ? sendring_new(FLUSH_PER_PASS, why, sizeof why) : NULL;
+        if (cs->ring)
+            log_info("client writes: io_uring, up to %d sends per submission", FLUSH_PER_PASS);
+        else
+            log_info("client writes: one send() each (io_uring unavailable: %s)", cs->pend ? why : "out of memory");
+    }
     ev_prepare_init(&cs->flush_prep, outq_flush);
     cs->flush_prep.data = cs;
     ev_prepare_start(cs->gw->loop, &cs->flush_prep);
@@ -412,6 +577,10 @@ void outq_stop(struct clients *cs)
         cs->ring_pool = (struct gwmsg ***)r[0];
         free(r);
     }
+    sendring_free(cs->ring);
+    free(cs->pend);
+    cs->ring = NULL;
+    cs->pend = NULL;
     free(cs->dirty);
     free(cs->batch);
     cs->dirty = NULL;

@@ -19,5 +19,9 @@ int outq_queue_push(struct clients *cs, struct client *c, struct gwmsg *m);
  * as many as fit whole, popping and counting (msgs_out, bytes_out) what it
  * took. Returns the bytes written: 0 when the head alone does not fit. */
 size_t outq_batch_fill(struct clients *cs, struct client *c, uint8_t *out);
+/* The bytes of c's next write (a batch in cs->batch, or one message's shared
+ * frame, whose reference *hold the caller drops once written), popping and
+ * counting what it took; NULL when the queue is empty. */
+const uint8_t *outq_next_write(struct clients *cs, struct client *c, size_t *len, struct gwmsg **hold);
 
 #endif

@@ -238,6 +238,11 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
     return (ssize_t)ok;
 }
 
+ssize_t wsguard_send_data(int fd, const void *buf, size_t len)
+{
+    return sendto(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT, NULL, 0);
+}
+
 ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     ssize_t n = syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);

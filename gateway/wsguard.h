@@ -30,6 +30,7 @@
 #define GW_GATEWAY_WSGUARD_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct lws;
 
@@ -62,6 +63,10 @@ void wsguard_fail(int fd, int code, const char *why);
 /* 1 once fd is being failed or a close frame went out on it: no data frame
  * may follow (RFC 6455 5.5.1); outq.c writes frames past lws and asks. */
 int wsguard_closing(int fd);
+/* A data write of outq's flush pass: straight to the kernel (sendto, no
+ * SIGPIPE, never blocking), not looked at; -1 with errno as send(). Data
+ * frames only: a close frame must go through lws, so send() sees it. */
+ssize_t wsguard_send_data(int fd, const void *buf, size_t len);
 /* The close code fd must be closed with (1002, 1007, 1009) and why, or 0. */
 int wsguard_failed(int fd, const char **why);
 

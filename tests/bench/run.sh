@@ -13,7 +13,9 @@
 # BENCH_TLS=0 skips the wss rows (issue 11), BENCH_STORM_CONNS (5000) sizes the wss storm,
 # BENCH_PERF=1 (perf record -g of every server process into <scenario>-<rep>.perf.data;
 # BENCH_PERF_FREQ, 999 Hz), BENCH_SYSCALLS=1 (perf stat counts of send/write/read/epoll
-# calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU).
+# calls per server process into <scenario>-<rep>.syscalls.csv; costs a little CPU),
+# BENCH_GW_ARGS (more gateway settings for every scenario, e.g. --clientWritePath=lws),
+# BENCH_KEEP_LOGS=1 (the servers' logs are copied to /tmp/gwbench-kept.PID at the end).
 #
 # BENCH_VS_PHP=1 (`make bench-vs-php`, issue 11): the plain ws scenarios against the real PHP
 # GatewayWorker too, started through PHP_REF_SH (../shared/interop-php/ref.sh, which needs
@@ -121,7 +123,7 @@ stop_servers() {
     done
     srv_pids=()
 }
-cleanup() { stop_servers; rm -rf "$run_dir"; }
+cleanup() { stop_servers; [ -n "${BENCH_KEEP_LOGS:-}" ] && cp -r "$run_dir" /tmp/gwbench-kept.$$; rm -rf "$run_dir"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -173,7 +175,7 @@ start_servers() {
     srv_pids+=($!)
     wait_port "$REG_PORT" || { echo "bench: register did not start"; tail "$run_dir/register.log"; return 1; }
     "${srv_pin[@]}" "$bin/gateway" --listen="websocket://127.0.0.1:$WS_PORT" --startPort="$LAN_PORT" \
-        --registerAddress="127.0.0.1:$REG_PORT" --lanIp=127.0.0.1 --count="$count" "${gw_extra[@]}" \
+        --registerAddress="127.0.0.1:$REG_PORT" --lanIp=127.0.0.1 --count="$count" "${gw_extra[@]}" ${BENCH_GW_ARGS:-} \
         --pidFile="$run_dir/gw.pid" start >>"$run_dir/gateway.log" 2>&1 &
     m=$!
     srv_pids+=($m)

@@ -1,21 +1,46 @@
 #include "wsc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tu.h"
+
+static int handshake(int fd, int port, const char *path, const char *extra, int timeout_ms);
 
 int wsc_connect(int port, const char *path, const char *extra, int timeout_ms)
 {
     int fd = tu_connect(port, timeout_ms);
     if (fd < 0)
         return -1;
+    return handshake(fd, port, path, extra, timeout_ms);
+}
+
+int wsc_connect_rcvbuf(int port, const char *path, int rcvbuf, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    /* Before connect(): the window is sized from it, never shrunk later. */
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return handshake(fd, port, path, NULL, timeout_ms);
+}
+
+static int handshake(int fd, int port, const char *path, const char *extra, int timeout_ms)
+{
     const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
     char req[4096];
     int n = snprintf(req, sizeof req,

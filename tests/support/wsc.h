@@ -17,6 +17,9 @@
  * a query) with extra header lines (each ending in \r\n, may be NULL).
  * Returns the fd, or -1. */
 int wsc_connect(int port, const char *path, const char *extra_headers, int timeout_ms);
+/* The same with the socket's receive buffer set to rcvbuf bytes before it
+ * connects (a client that can hold little: the server's writes back up). */
+int wsc_connect_rcvbuf(int port, const char *path, int rcvbuf, int timeout_ms);
 /* Sends one masked frame with FIN set. 0 or -1. */
 int wsc_send(int fd, int opcode, const void *data, size_t len);
 /* Sends a message split into fragments of at most frag bytes. */

@@ -1,6 +1,7 @@
 /* gateway/outq.c's batch builder: how the messages queued for one client are
  * laid out as RFC 6455 frames, back to back, for a single write
- * (outq_batch_fill, exposed by gateway/outq_int.h). No connection and no
+ * (outq_batch_fill) and the next write (outq_next_write), exposed by
+ * gateway/outq_int.h. No connection and no
  * libwebsockets context: the queue is a struct client filled with
  * outq_queue_push; outq_write only hands the result to lws_write. */
 #include <CUnit/CUnit.h>
@@ -81,6 +82,59 @@ static void test_frames_back_to_back(void)
 
 /* Only whole frames go in, up to BATCH_MAX bytes; the rest stays queued, in
  * order, for the next write. */
+/* The next write (outq_next_write), what both writers send: one queued
+ * message is its shared frame, header included (written once into the
+ * encoding's headroom), for each header size; several small ones are one
+ * batch. */
+static void test_next_write(void)
+{
+    struct ofx f;
+    ofx_up(&f, 0);
+    static char big[70000];
+    memset(big, 'b', sizeof big);
+    char mid[200];
+    memset(mid, 'm', sizeof mid);
+    static const struct {
+        const char *p;
+        size_t n;
+        unsigned flags;
+        uint8_t h[10];
+        size_t hl;
+    } cases[] = {
+        {"hi", 2, 0, {0x81, 2}, 2},
+        {"\xff\xfe", 2, 0, {0x82, 2}, 2},
+        {NULL, 200, 0, {0x81, 126, 0, 200}, 4},
+        {NULL, 70000, 0, {0x81, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70}, 10},
+        {"RAW", 3, GWMSG_RAW, {0}, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *body = cases[i].p ? cases[i].p : cases[i].n == 200 ? mid : big;
+        push(&f, body, cases[i].n, cases[i].flags);
+        size_t len = 0;
+        struct gwmsg *hold = NULL;
+        const uint8_t *p = outq_next_write(&f.cs, &f.c, &len, &hold);
+        CU_ASSERT_FATAL(p != NULL);
+        CHECKF(len == cases[i].hl + cases[i].n, "case %zu: %zu bytes", i, len);
+        CHECKF(memcmp(p, cases[i].h, cases[i].hl) == 0, "case %zu: header %02x %02x", i, p[0], p[1]);
+        CU_ASSERT(memcmp(p + cases[i].hl, body, cases[i].n) == 0);
+        CU_ASSERT(hold != NULL);
+        gwmsg_unref(hold);
+        CU_ASSERT_EQUAL(f.c.qlen, 0);
+    }
+    CU_ASSERT(outq_next_write(&f.cs, &f.c, &(size_t){0}, &(struct gwmsg *){NULL}) == NULL);
+    /* Two queued: one batch, no message reference to hold. */
+    f.cs.batch = malloc(LWS_PRE + BATCH_MAX);
+    push(&f, "a", 1, 0);
+    push(&f, "bc", 2, 0);
+    size_t len = 0;
+    struct gwmsg *hold = NULL;
+    const uint8_t *p = outq_next_write(&f.cs, &f.c, &len, &hold);
+    CU_ASSERT(p == f.cs.batch + LWS_PRE && len == 3 + 4 && hold == NULL);
+    CU_ASSERT(p && memcmp(p, "\x81\x01" "a\x81\x02" "bc", 7) == 0);
+    CU_ASSERT_EQUAL(f.c.qlen, 0);
+    ofx_down(&f); /* frees cs.batch */
+}
+
 static void test_batch_limit(void)
 {
     struct ofx f;
@@ -155,6 +209,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("gateway outq batch", NULL, NULL);
     CU_add_test(s, "frames back to back (text, binary, 16-bit length, raw)", test_frames_back_to_back);
     CU_add_test(s, "whole frames up to BATCH_MAX; the rest stays queued", test_batch_limit);
+    CU_add_test(s, "the next write: a message's shared frame, or a batch", test_next_write);
     CU_add_test(s, "queue order through ring growth and wrap", test_ring_order);
     CU_add_test(s, "text:// mode: one line per message", test_text_mode);
     return tu_run("test_gw_outq");
