@@ -334,33 +334,7 @@ int link_send(struct link *l, const struct gwp_header *h, const void *ext, size_
     return 0;
 }
 
-static struct link *t_find(struct links *ls, uint32_t ip, uint16_t port)
-{
-    (void)ls;
-    return ip == FAKE_IP && port == FAKE_PORT ? &fake_link : NULL;
-}
-static size_t t_count(const struct links *ls)
-{
-    (void)ls;
-    return 1;
-}
-static struct link *t_at(struct links *ls, size_t i)
-{
-    (void)ls, (void)i;
-    return &fake_link;
-}
-static int t_usable(const struct link *l) { return l == &fake_link; }
-static void t_settle(struct links *ls) { (void)ls; }
-
-static const struct api_transport transport = {
-    .find = t_find,
-    .count = t_count,
-    .at = t_at,
-    .usable = t_usable,
-    .send = link_send,
-    .settle = t_settle,
-    .session_load = events_session_load,
-};
+#include "fake_transport.h"
 
 static struct business_cfg cfg = {.slowCallbackMs = 1000000, .sendToGatewayBufferSize = 10240000};
 static struct bw bw;
