@@ -255,32 +255,6 @@ static void test_two_processes_register_and_status(void)
     gw_stop(&g);
 }
 
-static int http_get(int port, const char *path, char *out, size_t cap)
-{
-    int fd = tu_connect(port, 2000);
-    if (fd < 0)
-        return -1;
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    tu_write_all(fd, req, (size_t)n);
-    size_t got = 0;
-    long long end = tu_now_ms() + 3000;
-    while (got + 1 < cap && tu_now_ms() < end) {
-        ssize_t r = read(fd, out + got, cap - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        out[got] = 0;
-        char *hdr_end = strstr(out, "\r\n\r\n");
-        char *cl = strcasestr(out, "content-length:");
-        if (hdr_end && cl && (size_t)(hdr_end + 4 - out) + (size_t)atoi(cl + 15) <= got)
-            break;
-    }
-    out[got] = 0;
-    tu_close(fd);
-    return (int)got;
-}
-
 static void test_web_root_and_health(void)
 {
     char root[128], path[160];
@@ -295,13 +269,13 @@ static void test_web_root_and_health(void)
     snprintf(opt, sizeof opt, "--webRoot=%s", root);
     CU_ASSERT_FATAL(gw_start(&g, "web", opt, NULL) == 0);
     char out[8192];
-    CU_ASSERT(http_get(g.ws_port, "/", out, sizeof out) > 0);
+    CU_ASSERT(tu_http_get(g.ws_port, "/", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 200", 12) == 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "lucky draw"));
-    CU_ASSERT(http_get(g.ws_port, "/health", out, sizeof out) > 0);
+    CU_ASSERT(tu_http_get(g.ws_port, "/health", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 200", 12) == 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"status\":\"ok\""));
-    CU_ASSERT(http_get(g.ws_port, "/nope.html", out, sizeof out) > 0);
+    CU_ASSERT(tu_http_get(g.ws_port, "/nope.html", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 404", 12) == 0);
     /* The WebSocket upgrade on the same port and path still works. */
     int c = wsc_connect(g.ws_port, "/", NULL, 3000);
@@ -777,10 +751,10 @@ static void test_ws_check_and_metrics(void)
     /* Not in metricsAllow: 403, logged; and wsCheck=off: no page. */
     struct gw g2 = {0};
     CU_ASSERT_FATAL(gw_start(&g2, "nometrics", "--metricsAllow=10.9.9.9", "--wsCheck=off", NULL) == 0);
-    CU_ASSERT(http_get(g2.ws_port, "/metrics", out, sizeof out) > 0);
+    CU_ASSERT(tu_http_get(g2.ws_port, "/metrics", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 403", 12) == 0);
     CU_ASSERT(tu_file_contains(g2.p.log, "GET /metrics from 127.0.0.1 refused", 3000));
-    CU_ASSERT(http_get(g2.ws_port, "/ws-check", out, sizeof out) > 0);
+    CU_ASSERT(tu_http_get(g2.ws_port, "/ws-check", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 404", 12) == 0);
     gw_stop(&g2);
 }

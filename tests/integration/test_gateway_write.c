@@ -138,23 +138,9 @@ static int read_backlog(int fd, int n, size_t size)
 /* The value of one metric of process 0 from GET /metrics, or -1. */
 static long long metric(const char *name)
 {
-    int fd = tu_connect(ws_port, 2000);
-    if (fd < 0)
-        return -1;
-    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    tu_write_all(fd, req, strlen(req));
     static char out[16384];
-    size_t got = 0;
-    long long end = tu_now_ms() + 3000;
-    out[0] = 0;
-    while (got + 1 < sizeof out && tu_now_ms() < end) {
-        ssize_t r = read(fd, out + got, sizeof out - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        out[got] = 0;
-    }
-    tu_close(fd);
+    if (tu_http_get(ws_port, "/metrics", out, sizeof out) < 0)
+        return -1;
     char key[128];
     snprintf(key, sizeof key, "\n%s{process=\"0\"} ", name);
     const char *p = strstr(out, key);

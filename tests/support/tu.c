@@ -465,3 +465,29 @@ int tu_read_exact(int fd, void *p, size_t n, long long deadline)
     }
     return 0;
 }
+
+int tu_http_get(int port, const char *path, char *out, size_t cap)
+{
+    int fd = tu_connect(port, 2000);
+    if (fd < 0)
+        return -1;
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    tu_write_all(fd, req, (size_t)n);
+    size_t got = 0;
+    long long end = tu_now_ms() + 3000;
+    while (got + 1 < cap && tu_now_ms() < end) {
+        ssize_t r = read(fd, out + got, cap - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        out[got] = 0;
+        char *hdr_end = strstr(out, "\r\n\r\n");
+        char *cl = strcasestr(out, "content-length:");
+        if (hdr_end && cl && (size_t)(hdr_end + 4 - out) + (size_t)atoi(cl + 15) <= got)
+            break;
+    }
+    out[got] = 0;
+    tu_close(fd);
+    return (int)got;
+}

@@ -87,5 +87,9 @@ int tu_run_cmd(char *out, size_t cap, const char *cmd);
 /* Reads exactly n bytes before deadline (tu_now_ms's clock): 0, -1 on a
  * timeout or an error, -2 when the peer closed or reset the connection. */
 int tu_read_exact(int fd, void *p, size_t n, long long deadline);
+/* GET path from 127.0.0.1:port (Connection: close) into out, NUL-terminated:
+ * the whole response once Content-Length is met or the server closes, at
+ * most 3 s. Bytes read, or -1 when the connect failed. */
+int tu_http_get(int port, const char *path, char *out, size_t cap);
 
 #endif
