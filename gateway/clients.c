@@ -131,15 +131,20 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
 {
     int fd = lws_get_socket_fd(wsi);
     char remote[PROXYPROTO_IP_MAX];
+    size_t tls_head_len = 0;
+    char *tls_head = wsguard_take_head(fd, &tls_head_len); /* wss: the decrypted head */
     wsguard_established(fd, wsi);
     if (cs->gw->cfg->wsCheck) {
         char uri[sizeof WSCHECK_PATH + 1] = "";
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, WSCHECK_PATH) == 0)
             c->wscheck = 1;
     }
-    if (client_open(cs, wsi, c, remote, sizeof remote) < 0)
+    if (client_open(cs, wsi, c, remote, sizeof remote) < 0) {
+        free(tls_head);
         return -1;
+    }
     if (c->wscheck) {
+        free(tls_head);
         preread_info_free(lws_get_opaque_user_data(wsi));
         lws_set_opaque_user_data(wsi, NULL);
         return 0;
@@ -153,11 +158,15 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
     struct buf body = BUF_INIT;
     struct preread_info *info = lws_get_opaque_user_data(wsi);
     char err[160];
-    /* From the raw request head when we have it (exactly what workerman
-     * builds); with wss the head is inside TLS, so from what lws parsed. */
-    if (!info || !info->head ||
-        wsconnect_body(info->head, info->head_len, remote, c->client_port, sport, &body, err, sizeof err) < 0)
+    /* From the raw request head (exactly what workerman builds): ws:// has
+     * it from the pre-read, wss:// from the guard's decrypted stream. Only
+     * a head neither could keep (over 16 KiB, an upgrade after HTTP
+     * keep-alive over TLS) falls back to what lws parsed. */
+    const char *head = info && info->head ? info->head : tls_head;
+    size_t head_len = info && info->head ? info->head_len : tls_head_len;
+    if (!head || wsconnect_body(head, head_len, remote, c->client_port, sport, &body, err, sizeof err) < 0)
         wsconnect_body_lws(wsi, remote, c->client_port, sport, &body);
+    free(tls_head);
     lws_set_opaque_user_data(wsi, NULL);
     preread_info_free(info);
     send_event(cs, c, GWP_CMD_ON_WEBSOCKET_CONNECT, 0, buf_head(&body), buf_avail(&body));

@@ -83,8 +83,10 @@ struct wsconnect_parsed {
 int wsconnect_body_parsed(const struct wsconnect_parsed *p, const char *remote_addr, uint16_t remote_port,
                           uint16_t server_port, struct buf *out);
 
-/* The same body from what libwebsockets parsed (wsconnect_lws.c), for when
- * the raw head is not available (wss: it is inside TLS): the query as lws
+/* The same body from what libwebsockets parsed (wsconnect_lws.c), for the
+ * rare handshake whose raw head neither the pre-read (ws://) nor the guard
+ * (wss://, wsguard_take_head) kept: over 16 KiB, or an upgrade after HTTP
+ * keep-alive over TLS. The query as lws
  * keeps it (URL-decoded name=value fragments), one HTTP_<NAME> per header
  * lws knows, in lws' token order, and the cookies. Appended to out; on
  * error (-ENOMEM) out->len is restored. */

@@ -1,5 +1,6 @@
 /* wsconnect_lws: the ON_WEBSOCKET_CONNECT body from what libwebsockets
- * parsed, for handshakes whose raw head we could not read (wss). Less exact
+ * parsed, for handshakes whose raw head was not kept (wsconnect.h says
+ * when; wss heads are kept by the guard, wsguard_take_head). Less exact
  * than wsconnect_body (lws keeps the query URL-decoded and the headers by
  * token, not in request order), but the same shape (§8, workerman 5).
  *

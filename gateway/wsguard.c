@@ -27,7 +27,8 @@
 struct guard {
     struct lws *wsi;          /* set once the handshake is done */
     size_t skip;              /* ws://: request-head bytes still to pass */
-    char *head;               /* wss://: the request head while it arrives */
+    char *head;               /* wss://: the request head while it arrives, then
+                               * the upgrade's head until wsguard_take_head */
     char *client;             /* wss://: the client's address from a PROXY header, or NULL */
     size_t head_len;
     unsigned ws : 1, off : 1, close_sent : 1, reported : 1, closed_out : 1;
@@ -115,6 +116,18 @@ static void track_from_here(struct guard *g)
     g->skip = 0;
     g->in_head = 0;
     g->off = 0;
+}
+
+char *wsguard_take_head(int fd, size_t *len)
+{
+    struct guard *g = slot(fd);
+    if (!g || !g->tls || g->in_head || !g->head)
+        return NULL;
+    char *h = g->head;
+    *len = g->head_len;
+    g->head = NULL;
+    g->head_len = 0;
+    return h;
 }
 
 void wsguard_established(int fd, struct lws *wsi)
@@ -333,10 +346,13 @@ static ssize_t head_in(struct guard *g, SSL *ssl, const uint8_t *p, size_t n)
     char why[96];
     int status = wshead_check(h, hl, why, sizeof why);
     int upgrade = wshead_upgrade(h, hl);
-    free(g->head);
-    g->head = NULL;
-    g->head_len = 0;
     g->in_head = 0;
+    if (status || !upgrade) {
+        free(g->head);
+        g->head = NULL;
+        g->head_len = 0;
+    } else
+        g->head_len = hl; /* kept for the connect event (wsguard_take_head) */
     if (status) {
         refuse_head(g, ssl, status, why);
         return -1;

@@ -18,7 +18,8 @@
  *           from libssl): the tracker sees the decrypted stream. There the
  *           request head is inside TLS, so it is followed here too: a bad
  *           handshake (wshead.h) is answered 400 / 426 over TLS and closed,
- *           as listen.c does for ws:// from the pre-read.
+ *           as listen.c does for ws:// from the pre-read; a good upgrade's
+ *           head is kept for the connect event (wsguard_take_head).
  * Sockets and SSL objects that are not watched pass straight through.
  *
  * On a violation the bytes from the offending frame on are withheld from
@@ -49,6 +50,12 @@ void wsguard_watch_tls(int fd, const char *client);
  * (checked, not assumed: a link or loader change would silently turn the
  * checks off); else -1 with why in err. */
 int wsguard_tls_ready(char *err, size_t cap);
+/* wss: the decrypted request head of fd's WebSocket upgrade, exactly as the
+ * client sent it (*len bytes, malloc'd: the caller frees it), so the
+ * connect event is built from the same bytes as over ws://; NULL when it
+ * was not followed (over 16 KiB, HTTP keep-alive before the upgrade, out
+ * of memory) or was taken already. */
+char *wsguard_take_head(int fd, size_t *len);
 /* The WebSocket handshake on fd completed: violations are acted on from now
  * (before, the connection may be plain HTTP). A socket not watched from its
  * start, or no longer followed (HTTP keep-alive before this upgrade, a head

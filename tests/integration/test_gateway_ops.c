@@ -355,9 +355,10 @@ static void test_wss(void)
     SSL *ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
     CU_ASSERT_FATAL(SSL_connect(ssl) == 1);
-    const char *req = "GET /?tls=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    const char *req = "GET /?tls=1&name=%E5%BC%A0%E4%B8%89&x=a%2Bb HTTP/1.1\r\nHost: localhost\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                      "User-Agent: probe/1.0\r\nCookie: a=1; theme=dark\r\n\r\n";
+                      "User-Agent: probe/1.0\r\nX-Party-Table: 7\r\nCookie: a=1; theme=dark\r\n\r\n";
     SSL_write(ssl, req, (int)strlen(req));
     char resp[1024];
     int n = 0;
@@ -373,16 +374,23 @@ static void test_wss(void)
     CU_ASSERT(strncmp(resp, "HTTP/1.1 101", 12) == 0);
     CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_CONNECT, 3000) == 0);
     uint32_t id = bw.last.hdr.connection_id;
-    /* The raw head is inside TLS: the handshake data comes from what lws
-     * parsed (wsconnect_body_lws). */
+    /* Built from the decrypted raw head, as over ws://: the query string
+     * as sent (lws keeps it decoded) and every header, also those lws has
+     * no token for. */
     CU_ASSERT_FATAL(fakebw_wait(&bw, GWP_CMD_ON_WEBSOCKET_CONNECT, 3000) == 0);
     char v[128];
     body_str(&bw, "get", "tls", v, sizeof v);
     CU_ASSERT_STRING_EQUAL(v, "1");
+    body_str(&bw, "get", "name", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "张三");
+    body_str(&bw, "get", "x", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "a+b");
     body_str(&bw, "server", "REQUEST_URI", v, sizeof v);
-    CU_ASSERT_STRING_EQUAL(v, "/?tls=1");
+    CU_ASSERT_STRING_EQUAL(v, "/?tls=1&name=%E5%BC%A0%E4%B8%89&x=a%2Bb");
     body_str(&bw, "server", "QUERY_STRING", v, sizeof v);
-    CU_ASSERT_STRING_EQUAL(v, "tls=1");
+    CU_ASSERT_STRING_EQUAL(v, "tls=1&name=%E5%BC%A0%E4%B8%89&x=a%2Bb");
+    body_str(&bw, "server", "HTTP_X_PARTY_TABLE", v, sizeof v);
+    CU_ASSERT_STRING_EQUAL(v, "7");
     body_str(&bw, "server", "SERVER_NAME", v, sizeof v);
     CU_ASSERT_STRING_EQUAL(v, "localhost");
     body_str(&bw, "server", "HTTP_USER_AGENT", v, sizeof v);
