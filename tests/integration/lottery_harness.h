@@ -47,17 +47,12 @@
 #define LH_ADMIN_TOKEN "admin-t0ken-\xe5\xb9\xb4\xe4\xbc\x9a" /* "admin-t0ken-年会" */
 #define LH_TITLE "2027 \xe5\xb9\xb4\xe4\xbc\x9a"             /* "2027 年会" */
 
-struct lh_gw {
-    struct launch p;
-    int ws_port, lan_port;
-};
-
 struct lh {
     char dir[64];
     int reg_port;
     struct launch reg, bw;
     char ini[200], db[200], store[220], pidfile[200];
-    struct lh_gw gw[2];
+    struct launch_gw gw[2];
     int count; /* business processes */
 };
 
@@ -159,10 +154,6 @@ static int lh_start(struct lh *h, const char *tag)
     snprintf(h->store, sizeof h->store, "sqlite:%s", h->db);
     snprintf(h->pidfile, sizeof h->pidfile, "%s/business.pid", h->dir);
     h->reg_port = tu_free_port();
-    for (int g = 0; g < 2; g++) {
-        h->gw[g].ws_port = tu_free_port();
-        h->gw[g].lan_port = tu_free_port();
-    }
     char *so = tu_bin_path("apps/lottery.so");
     int have = access(so, R_OK) == 0;
     if (!have)
@@ -177,8 +168,7 @@ static int lh_start(struct lh *h, const char *tag)
     for (int g = 0; g < 2; g++) {
         char gtag[16];
         snprintf(gtag, sizeof gtag, "gateway-%d", g + 1);
-        launch_gateway(&h->gw[g].p, h->dir, gtag, h->gw[g].ws_port, h->gw[g].lan_port, h->reg_port, LH_KEY);
-        launch_spawn(&h->gw[g].p);
+        launch_gw_spawn(&h->gw[g], h->dir, gtag, h->reg_port, LH_KEY);
     }
     if (lh_write_ini(h, "false") < 0)
         return -1;
