@@ -91,17 +91,11 @@ static void lh_link_needle(int index, char *out, size_t cap)
     snprintf(out, cap, "business worker 127.0.0.1:%s:%d connected", LH_NAME, index);
 }
 
-/* Every business process has linked to both gateways at least `times` times. */
+/* Every business process has linked to both gateways. */
 static int lh_all_linked(const struct lh *h, int timeout_ms)
 {
-    char needle[128];
-    for (int i = 0; i < h->count; i++) {
-        lh_link_needle(i, needle, sizeof needle);
-        for (int g = 0; g < 2; g++)
-            if (!lh_file_count_reaches(h->gw[g].p.log, needle, 1, timeout_ms))
-                return 0;
-    }
-    return 1;
+    return launch_gw_linked(&h->gw[0], LH_NAME, h->count, timeout_ms) == 0 &&
+           launch_gw_linked(&h->gw[1], LH_NAME, h->count, timeout_ms) == 0;
 }
 
 static char *lh_abs(const char *p)

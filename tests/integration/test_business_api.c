@@ -38,13 +38,6 @@ static int is_addr_of(const char *s, const struct launch_gw *g)
     return s && strcmp(s, want) == 0;
 }
 
-/* Both business processes hold a link to g. */
-static int workers_linked(const struct launch_gw *g, int timeout_ms)
-{
-    return launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) == 0 &&
-           launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms) == 0;
-}
-
 static int start_all(void)
 {
     if (launch_tmpdir("bizapi", dir, sizeof dir) < 0)
@@ -59,7 +52,7 @@ static int start_all(void)
     launch_set(&bw, "--app.greeting=你好, world");
     launch_set(&bw, "--app.db=data/x.db");
     launch_spawn(&bw);
-    return workers_linked(&gw1, 8000) && workers_linked(&gw2, 8000) ? 0 : -1;
+    return launch_gw_linked(&gw1, NAME, 2, 8000) == 0 && launch_gw_linked(&gw2, NAME, 2, 8000) == 0 ? 0 : -1;
 }
 
 static int stop_all(void)
@@ -842,7 +835,7 @@ static void test_register_restart(void)
 
     /* A gateway started after the restart is learned from the new register. */
     CU_ASSERT_FATAL(launch_gw_spawn(&gw3, dir, "gateway-3", reg_port, KEY) > 0);
-    CU_ASSERT_FATAL(workers_linked(&gw3, 10000));
+    CU_ASSERT_FATAL(launch_gw_linked(&gw3, NAME, 2, 10000) == 0);
     struct cl c = client(&gw3);
     json_decref(cmdf(c.fd, "join:%s:g-r", c.id, NULL));
     j = cmd(a.fd, "togroup:g-r:three gateways");

@@ -167,6 +167,17 @@ int launch_gw_start(struct launch_gw *g, const char *dir, const char *tag, int r
     return launch_gw_ready(g, timeout_ms);
 }
 
+int launch_gw_linked(const struct launch_gw *g, const char *name, int count, int timeout_ms)
+{
+    char line[128];
+    for (int i = 0; i < count; i++) {
+        snprintf(line, sizeof line, "business worker 127.0.0.1:%s:%d connected", name, i);
+        if (launch_ready(&g->p, 0, line, timeout_ms) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int launch_gw_stop(struct launch_gw *g, int timeout_ms)
 {
     int rc = launch_stop(&g->p, timeout_ms);
