@@ -24,26 +24,7 @@ gw=$top/deploy/gw
 prod=$top/deploy/production
 T=$(mktemp -d /tmp/gw-deploy-check.XXXXXX)
 chmod 755 "$T"
-pass=0
-fail=0
-ok() {
-    pass=$((pass + 1))
-    echo "ok   $*"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $*"
-}
-skip() { echo "skip $*"; }
-# check DESCRIPTION COMMAND...: the command's output goes to $T/last.out.
-check() {
-    local d=$1
-    shift
-    if "$@" >"$T/last.out" 2>&1; then ok "$d"; else
-        bad "$d"
-        sed 's/^/     | /' "$T/last.out" | tail -20
-    fi
-}
+. "$top/tests/support/checks.sh"
 
 # ---- free ports on 127.0.0.1, below the ephemeral range ----
 . "$top/tests/support/ports.sh"

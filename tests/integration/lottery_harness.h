@@ -47,17 +47,12 @@
 #define LH_ADMIN_TOKEN "admin-t0ken-\xe5\xb9\xb4\xe4\xbc\x9a" /* "admin-t0ken-年会" */
 #define LH_TITLE "2027 \xe5\xb9\xb4\xe4\xbc\x9a"             /* "2027 年会" */
 
-struct lh_gw {
-    struct launch p;
-    int ws_port, lan_port;
-};
-
 struct lh {
     char dir[64];
     int reg_port;
     struct launch reg, bw;
     char ini[200], db[200], store[220], pidfile[200];
-    struct lh_gw gw[2];
+    struct launch_gw gw[2];
     int count; /* business processes */
 };
 
@@ -96,17 +91,11 @@ static void lh_link_needle(int index, char *out, size_t cap)
     snprintf(out, cap, "business worker 127.0.0.1:%s:%d connected", LH_NAME, index);
 }
 
-/* Every business process has linked to both gateways at least `times` times. */
+/* Every business process has linked to both gateways. */
 static int lh_all_linked(const struct lh *h, int timeout_ms)
 {
-    char needle[128];
-    for (int i = 0; i < h->count; i++) {
-        lh_link_needle(i, needle, sizeof needle);
-        for (int g = 0; g < 2; g++)
-            if (!lh_file_count_reaches(h->gw[g].p.log, needle, 1, timeout_ms))
-                return 0;
-    }
-    return 1;
+    return launch_gw_linked(&h->gw[0], LH_NAME, h->count, timeout_ms) == 0 &&
+           launch_gw_linked(&h->gw[1], LH_NAME, h->count, timeout_ms) == 0;
 }
 
 static char *lh_abs(const char *p)
@@ -159,10 +148,6 @@ static int lh_start(struct lh *h, const char *tag)
     snprintf(h->store, sizeof h->store, "sqlite:%s", h->db);
     snprintf(h->pidfile, sizeof h->pidfile, "%s/business.pid", h->dir);
     h->reg_port = tu_free_port();
-    for (int g = 0; g < 2; g++) {
-        h->gw[g].ws_port = tu_free_port();
-        h->gw[g].lan_port = tu_free_port();
-    }
     char *so = tu_bin_path("apps/lottery.so");
     int have = access(so, R_OK) == 0;
     if (!have)
@@ -177,8 +162,7 @@ static int lh_start(struct lh *h, const char *tag)
     for (int g = 0; g < 2; g++) {
         char gtag[16];
         snprintf(gtag, sizeof gtag, "gateway-%d", g + 1);
-        launch_gateway(&h->gw[g].p, h->dir, gtag, h->gw[g].ws_port, h->gw[g].lan_port, h->reg_port, LH_KEY);
-        launch_spawn(&h->gw[g].p);
+        launch_gw_spawn(&h->gw[g], h->dir, gtag, h->reg_port, LH_KEY);
     }
     if (lh_write_ini(h, "false") < 0)
         return -1;

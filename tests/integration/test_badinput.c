@@ -25,11 +25,6 @@ static char dir[64];
 static int reg_port;
 static struct launch reg;
 
-struct gw {
-    struct launch p;
-    int ws_port, lan_port;
-};
-
 static int suite_init(void)
 {
     if (launch_tmpdir("badinput", dir, sizeof dir) < 0)
@@ -47,20 +42,9 @@ static int suite_clean(void)
     return rc;
 }
 
-/* A gateway of its own for one case, ready when its internal port accepts. */
-static int gw_start(struct gw *g, const char *name)
-{
-    g->ws_port = tu_free_port();
-    g->lan_port = tu_free_port();
-    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
-    return launch_start(&g->p, g->lan_port, NULL, T);
-}
+static int gw_start(struct launch_gw *g, const char *name) { return launch_gw_start(g, dir, name, reg_port, KEY, T); }
 
-static void gw_stop(struct gw *g)
-{
-    CU_ASSERT(launch_stop(&g->p, T) == 0);
-    launch_free(&g->p);
-}
+static void gw_stop(struct launch_gw *g) { CU_ASSERT(launch_gw_stop(g, T) == 0); }
 
 /* ---- "everyone else is still served" ---- */
 
@@ -72,7 +56,7 @@ struct pair {
     uint32_t id;
 };
 
-static int pair_open(struct pair *p, struct gw *g, const char *wkey)
+static int pair_open(struct pair *p, struct launch_gw *g, const char *wkey)
 {
     char needle[128];
     snprintf(needle, sizeof needle, "business worker 127.0.0.1:%s connected", wkey);
@@ -103,7 +87,7 @@ static void pair_close(struct pair *p)
 }
 
 /* A request connection that authenticated: GET_ALL_CLIENT_SESSIONS answers. */
-static int client_answers(struct gw *g, const char *secret)
+static int client_answers(struct launch_gw *g, const char *secret)
 {
     struct fakebw c;
     if (fakebw_client(&c, g->lan_port, secret) < 0)
@@ -118,7 +102,7 @@ static int client_answers(struct gw *g, const char *secret)
 
 /* Sends raw bytes on a fresh internal connection (authenticated first when
  * auth is set) and returns 1 if the gateway then closes it. */
-static int raw_closed(struct gw *g, int auth, const void *bytes, size_t n)
+static int raw_closed(struct launch_gw *g, int auth, const void *bytes, size_t n)
 {
     struct fakebw c;
     if (fakebw_client(&c, g->lan_port, auth ? KEY : NULL) < 0)
@@ -138,7 +122,7 @@ static void header(uint8_t out[GWP_HEADER_LEN], uint32_t pack_len, uint8_t cmd, 
 
 static void test_lan_before_auth(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "beforeauth") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);
@@ -157,7 +141,7 @@ static void test_lan_before_auth(void)
 
 static void test_lan_wrong_secret_backoff(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "wrongsecret") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);
@@ -207,7 +191,7 @@ static void test_lan_wrong_secret_backoff(void)
 
 static void test_lan_length_fields(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "lengths") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);
@@ -262,7 +246,7 @@ static char *nested(int n, size_t *len)
 
 static void test_lan_bad_serialize(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "serialize") == 0);
     struct pair p;
     CU_ASSERT_FATAL(pair_open(&p, &g, "Good:0") == 0);

@@ -26,13 +26,6 @@ static struct launch reg, bw;
 
 static struct launch_gw gw1, gw2;
 
-/* Both business processes hold a link to g (in its current log). */
-static int workers_linked(const struct launch_gw *g, int timeout_ms)
-{
-    return launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":0 connected", timeout_ms) == 0 &&
-           launch_ready(&g->p, 0, "business worker 127.0.0.1:" NAME ":1 connected", timeout_ms) == 0;
-}
-
 static int start_all(void)
 {
     if (launch_tmpdir("business", dir, sizeof dir) < 0)
@@ -45,7 +38,7 @@ static int start_all(void)
     launch_gw_spawn(&gw2, dir, "gateway-2", reg_port, KEY);
     launch_business(&bw, dir, "business", reg_port, "apps/echo.so", NAME, 2, KEY);
     launch_spawn(&bw);
-    return workers_linked(&gw1, 8000) && workers_linked(&gw2, 8000) ? 0 : -1;
+    return launch_gw_linked(&gw1, NAME, 2, 8000) == 0 && launch_gw_linked(&gw2, NAME, 2, 8000) == 0 ? 0 : -1;
 }
 
 static int exited_zero(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
@@ -235,7 +228,7 @@ static void test_gateway_restart(void)
     CU_ASSERT(ask(a, "echo:still here", "echo:still here"));
     CU_ASSERT(count_becomes(a, 1));
     CU_ASSERT_FATAL(launch_spawn(&gw2.p) > 0); /* same ports, a new log */
-    CU_ASSERT_FATAL(workers_linked(&gw2, 10000));
+    CU_ASSERT_FATAL(launch_gw_linked(&gw2, NAME, 2, 10000) == 0);
     int b = client(&gw2);
     CU_ASSERT(ask(b, "echo:after restart", "echo:after restart"));
     CU_ASSERT(ask(b, "uid:u4004", "bound:u4004"));

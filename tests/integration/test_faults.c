@@ -36,16 +36,12 @@
 static char dir[64];
 static int reg_port;
 static struct launch reg, bw;
-struct fgw {
-    int ws_port, lan_port;
-    struct launch p;
-};
-static struct fgw G[2];
+static struct launch_gw G[2];
 
 /* ---- processes ---- */
 
 /* Occurrences of "business worker 127.0.0.1:NAME:i connected" in g's log. */
-static int links_logged(const struct fgw *g, int i)
+static int links_logged(const struct launch_gw *g, int i)
 {
     char needle[128];
     snprintf(needle, sizeof needle, "business worker 127.0.0.1:" FNAME ":%d connected", i);
@@ -53,7 +49,7 @@ static int links_logged(const struct fgw *g, int i)
 }
 
 /* Both business processes linked to g at least want[i] times. */
-static int linked(const struct fgw *g, const int want[2], int timeout_ms)
+static int linked(const struct launch_gw *g, const int want[2], int timeout_ms)
 {
     char needle[128];
     for (int i = 0; i < 2; i++) {
@@ -64,7 +60,7 @@ static int linked(const struct fgw *g, const int want[2], int timeout_ms)
     return 1;
 }
 
-static int registered(const struct fgw *g, int want, int timeout_ms)
+static int registered(const struct launch_gw *g, int want, int timeout_ms)
 {
     char needle[128];
     snprintf(needle, sizeof needle, "registered 127.0.0.1:%d with register", g->lan_port);
@@ -266,9 +262,7 @@ static int suite_init(void)
     for (int g = 0; g < 2; g++) {
         char tag[24];
         snprintf(tag, sizeof tag, "gateway-%d", g);
-        G[g].ws_port = tu_free_port();
-        G[g].lan_port = tu_free_port();
-        launch_gateway(&G[g].p, dir, tag, G[g].ws_port, G[g].lan_port, reg_port, FKEY);
+        launch_gw_init(&G[g], dir, tag, reg_port, FKEY);
         launch_set(&G[g].p, "--pingInterval=1");
         launch_set(&G[g].p, "--pingNotResponseLimit=2");
         launch_spawn(&G[g].p);

@@ -40,8 +40,7 @@ static int reg_port;
 static struct launch reg;
 
 struct gw {
-    struct launch p;
-    int ws_port, lan_port;
+    struct launch_gw gw;
     struct fakebw bw; /* the business worker link */
     struct fakebw gc; /* an authorised GatewayClient link */
 };
@@ -63,19 +62,16 @@ static int gw_start(struct gw *g, const char *name)
 {
     memset(g, 0, sizeof *g);
     g->bw.fd = g->gc.fd = -1;
-    g->ws_port = tu_free_port();
-    g->lan_port = tu_free_port();
-    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
-    if (launch_start(&g->p, g->lan_port, NULL, 5000) < 0)
+    if (launch_gw_start(&g->gw, dir, name, reg_port, KEY, 5000) < 0)
         return -1;
     char wk[64], line[128];
     snprintf(wk, sizeof wk, "Cmds%s:0", name);
-    if (fakebw_worker(&g->bw, g->lan_port, wk, KEY) < 0)
+    if (fakebw_worker(&g->bw, g->gw.lan_port, wk, KEY) < 0)
         return -1;
     snprintf(line, sizeof line, "business worker 127.0.0.1:%s connected", wk);
-    if (launch_ready(&g->p, 0, line, T) < 0)
+    if (launch_ready(&g->gw.p, 0, line, T) < 0)
         return -1;
-    return fakebw_client(&g->gc, g->lan_port, KEY);
+    return fakebw_client(&g->gc, g->gw.lan_port, KEY);
 }
 
 static int gw_stop(struct gw *g)
@@ -84,9 +80,7 @@ static int gw_stop(struct gw *g)
         fakebw_close(&g->gc);
     if (g->bw.fd >= 0)
         fakebw_close(&g->bw);
-    int rc = launch_stop(&g->p, 5000);
-    launch_free(&g->p);
-    return rc;
+    return launch_gw_stop(&g->gw, 5000);
 }
 
 /* ---------- clients ---------- */
@@ -94,7 +88,7 @@ static int gw_stop(struct gw *g)
 /* A WebSocket client; its connection id from the worker's ON_CONNECT. */
 static int client(struct gw *g, uint32_t *id)
 {
-    int fd = wsc_connect(g->ws_port, "/", NULL, T);
+    int fd = wsc_connect(g->gw.ws_port, "/", NULL, T);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_FATAL(fakebw_wait(&g->bw, GWP_CMD_ON_CONNECT, T) == 0);
     *id = g->bw.last.hdr.connection_id;
@@ -699,7 +693,7 @@ static void test_pipelined_queries(void)
     }
     const char *want[] = {"i:1;", "i:1;", s, "a:1:{i:0;s:4:\"pipe\";}", "i:0;", "i:1;", "a:0:{}"};
     struct fakebw p;
-    CU_ASSERT_FATAL(fakebw_client(&p, G.lan_port, NULL) == 0);
+    CU_ASSERT_FATAL(fakebw_client(&p, G.gw.lan_port, NULL) == 0);
     CU_ASSERT(tu_write_all(p.fd, buf_head(&b), buf_avail(&b)) == 0);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         size_t n = 0;
@@ -736,7 +730,7 @@ static void test_query_before_auth(void)
     int c1 = client(&G, &id1);
     struct fakebw x;
     /* A query with no auth frame: closed, not a byte back. */
-    CU_ASSERT_FATAL(fakebw_client(&x, G.lan_port, NULL) == 0);
+    CU_ASSERT_FATAL(fakebw_client(&x, G.gw.lan_port, NULL) == 0);
     cmd(&x, GWP_CMD_GET_ALL_CLIENT_SESSIONS, 0, NULL);
     CU_ASSERT_EQUAL(bytes_until_eof(x.fd, T), 0);
     fakebw_close(&x);
@@ -749,23 +743,23 @@ static void test_query_before_auth(void)
     const char *auth = "{\"secret_key\":\"" KEY "\"}";
     gwp_encode(&b, &h, NULL, 0, auth, strlen(auth));
     gwp_encode(&b, &q, NULL, 0, "", 0);
-    CU_ASSERT_FATAL(fakebw_client(&x, G.lan_port, NULL) == 0);
+    CU_ASSERT_FATAL(fakebw_client(&x, G.gw.lan_port, NULL) == 0);
     tu_write_all(x.fd, buf_head(&b), buf_avail(&b));
     CU_ASSERT_EQUAL(bytes_until_eof(x.fd, T), 0);
     fakebw_close(&x);
     buf_free(&b);
     /* A wrong key, then a query: closed, nothing sent. */
-    CU_ASSERT_FATAL(fakebw_client(&x, G.lan_port, "wrong-key") == 0);
+    CU_ASSERT_FATAL(fakebw_client(&x, G.gw.lan_port, "wrong-key") == 0);
     cmd(&x, GWP_CMD_IS_ONLINE, id1, NULL);
     CU_ASSERT_EQUAL(bytes_until_eof(x.fd, T), 0);
     fakebw_close(&x);
     /* A push before auth does not reach the client. */
-    CU_ASSERT_FATAL(fakebw_client(&x, G.lan_port, NULL) == 0);
+    CU_ASSERT_FATAL(fakebw_client(&x, G.gw.lan_port, NULL) == 0);
     fakebw_cmd(&x, GWP_CMD_SEND_TO_ONE, id1, GWP_FLAG_BODY_IS_SCALAR, NULL, 0, "sneaky", 6);
     CU_ASSERT_EQUAL(bytes_until_eof(x.fd, T), 0);
     fakebw_close(&x);
     NOTHING(&G, c1, id1);
-    CU_ASSERT(tu_file_contains(G.p.log, "Unauthorized request from 127.0.0.1", T));
+    CU_ASSERT(tu_file_contains(G.gw.p.log, "Unauthorized request from 127.0.0.1", T));
     /* The gateway is unharmed. */
     Q(&G.gc, GWP_CMD_IS_ONLINE, id1, NULL, "i:1;");
     bye(&G, c1, id1);
@@ -855,7 +849,7 @@ static void replay_streams(struct gw *g, const char *addr)
         uint8_t *raw = tu_read_hex_fixture(file, &len);
         CU_ASSERT_FATAL(raw != NULL);
         struct fakebw l;
-        CU_ASSERT_FATAL(fakebw_client(&l, g->lan_port, NULL) == 0);
+        CU_ASSERT_FATAL(fakebw_client(&l, g->gw.lan_port, NULL) == 0);
         CU_ASSERT(tu_write_all(l.fd, raw, len) == 0);
         free(raw);
         for (size_t k = 0; k < queries; k++) {
@@ -982,7 +976,7 @@ static void test_golden_world_c(void)
     NEXT_IS(cc[4], "{\"type\":\"draw_start\"}");
     /* A GatewayClient stream (auth + SEND_TO_ONE to 4) on a new link. */
     struct fakebw l;
-    CU_ASSERT_FATAL(fakebw_client(&l, C.lan_port, NULL) == 0);
+    CU_ASSERT_FATAL(fakebw_client(&l, C.gw.lan_port, NULL) == 0);
     size_t len;
     uint8_t *raw = tu_read_hex_fixture("gc_send_to_client.hex", &len);
     tu_write_all(l.fd, raw, len);

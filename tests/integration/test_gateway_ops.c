@@ -30,11 +30,6 @@ static char dir[64];
 static int reg_port;
 static struct launch reg;
 
-struct gw {
-    struct launch p;
-    int ws_port, lan_port;
-};
-
 static int suite_init(void)
 {
     if (launch_tmpdir("ops", dir, sizeof dir) < 0)
@@ -51,32 +46,26 @@ static int suite_clean(void)
     return rc;
 }
 
-/* Starts a gateway with extra settings (NULL-terminated list); ready when
- * its internal port accepts. */
-static int gw_start(struct gw *g, const char *name, ...)
+/* Starts a gateway with extra settings (NULL-terminated list). */
+static int gw_start(struct launch_gw *g, const char *name, ...)
 {
-    g->ws_port = tu_free_port();
-    if (g->lan_port <= 0)
-        g->lan_port = tu_free_port();
-    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
+    launch_gw_init(g, dir, name, reg_port, KEY);
     va_list ap;
     va_start(ap, name);
     const char *x;
     while ((x = va_arg(ap, const char *)))
         launch_set(&g->p, "%s", x);
     va_end(ap);
-    return launch_start(&g->p, g->lan_port, NULL, 5000);
+    if (launch_spawn(&g->p) < 0)
+        return -1;
+    return launch_gw_ready(g, 5000);
 }
 
-static void gw_stop(struct gw *g)
-{
-    CU_ASSERT(launch_stop(&g->p, 5000) == 0);
-    launch_free(&g->p);
-}
+static void gw_stop(struct launch_gw *g) { CU_ASSERT(launch_gw_stop(g, 5000) == 0); }
 
 static void test_heartbeat(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "hb", "--pingInterval=1", "--pingNotResponseLimit=1", "--pingData={\"type\":\"ping\"}",
                              NULL) == 0);
     struct fakebw bw;
@@ -112,7 +101,7 @@ static void test_heartbeat(void)
 
 static void test_events_held_until_a_worker_connects(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "pending", "--pendingTimeout=20", NULL) == 0);
     int c = wsc_connect(g.ws_port, "/?early=1", NULL, 3000);
     CU_ASSERT_FATAL(c >= 0);
@@ -140,7 +129,7 @@ static void test_events_held_until_a_worker_connects(void)
 
 static void test_held_events_expire(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "expire", "--pendingTimeout=1", NULL) == 0);
     int c = wsc_connect(g.ws_port, "/", NULL, 3000);
     CU_ASSERT_FATAL(c >= 0);
@@ -159,7 +148,7 @@ static void test_held_events_expire(void)
 
 static void test_slow_consumer_closed(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "slow", "--sendToClientBufferSize=65536", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Slow:0", KEY) == 0);
@@ -214,14 +203,14 @@ static int free_pair(void)
 
 static void test_two_processes_register_and_status(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     /* Two consecutive free internal ports are needed: try a few bases. */
     int ok = -1;
     for (int tries = 0; tries < 5 && ok < 0; tries++) {
         int base = free_pair();
         if (base < 0)
             continue;
-        g.lan_port = base;
+        g = (struct launch_gw){.lan_port = base}; /* a fresh client port too: it may be the one that was taken */
         ok = gw_start(&g, "two", "--count=2", NULL);
     }
     CU_ASSERT_FATAL(ok == 0);
@@ -264,7 +253,7 @@ static void test_web_root_and_health(void)
     FILE *f = fopen(path, "w");
     fputs("<html><body>lucky draw</body></html>\n", f);
     fclose(f);
-    struct gw g = {0};
+    struct launch_gw g = {0};
     char opt[200];
     snprintf(opt, sizeof opt, "--webRoot=%s", root);
     CU_ASSERT_FATAL(gw_start(&g, "web", opt, NULL) == 0);
@@ -286,7 +275,7 @@ static void test_web_root_and_health(void)
 
 static void test_subprotocols(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "subp", "--subprotocols=lottery.v1,chat", NULL) == 0);
     int c = wsc_connect(g.ws_port, "/", "Sec-WebSocket-Protocol: chat\r\n", 3000);
     CU_ASSERT(c >= 0);
@@ -342,7 +331,7 @@ static void make_cert(const char *tag, int rsa, char *ocert, char *okey)
 /* A wss client by hand: TLS from OpenSSL, then the same handshake and frames. */
 static void test_wss(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     char o1[200], o2[200];
     make_cert("rsa", 1, o1, o2);
     CU_ASSERT_FATAL(gw_start(&g, "wss", o1, o2, NULL) == 0);
@@ -438,7 +427,7 @@ static size_t ssl_read_all(SSL *ssl, char *out, size_t cap)
  * after a good one is failed with 1002. */
 static void test_wss_guard_behind_proxy(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     char o1[200], o2[200];
     make_cert("px", 0, o1, o2);
     CU_ASSERT_FATAL(gw_start(&g, "wsspx", o1, o2, "--proxyProtocol=on", NULL) == 0);
@@ -564,7 +553,7 @@ static void test_wss_resumes_across_gateways(void)
     snprintf(t2, sizeof t2, "--ssl_ticket_key=%s", k2);
     snprintf(t21, sizeof t21, "--ssl_ticket_key=%s,%s", k2, k1);
     /* No fatal assertion while gateways run: each one is stopped at the end. */
-    struct gw a = {0}, b = {0}, other = {0}, rotated = {0};
+    struct launch_gw a = {0}, b = {0}, other = {0}, rotated = {0};
     int up = gw_start(&a, "tls-a", oc, ok, t1, NULL) == 0;
     up = gw_start(&b, "tls-b", oc, ok, t1, NULL) == 0 && up;
     up = gw_start(&other, "tls-other", oc, ok, t2, NULL) == 0 && up;
@@ -584,7 +573,7 @@ static void test_wss_resumes_across_gateways(void)
     }
     SSL_SESSION_free(s);
     SSL_CTX_free(ctx);
-    struct gw *all[] = {&a, &b, &other, &rotated};
+    struct launch_gw *all[] = {&a, &b, &other, &rotated};
     for (int i = 0; i < 4; i++)
         if (all[i]->p.pid > 0)
             gw_stop(all[i]);
@@ -613,7 +602,7 @@ static const char *WS_REQ = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n
 
 static void test_proxy_protocol(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "proxy", "--proxyProtocol=on", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Pp:0", KEY) == 0);
@@ -669,7 +658,7 @@ static void test_proxy_protocol(void)
  * status lines count the messages. */
 static void test_ws_check_and_metrics(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "wscheck", "--proxyProtocol=on", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Wc:0", KEY) == 0);
@@ -757,7 +746,7 @@ static void test_ws_check_and_metrics(void)
     gw_stop(&g);
 
     /* Not in metricsAllow: 403, logged; and wsCheck=off: no page. */
-    struct gw g2 = {0};
+    struct launch_gw g2 = {0};
     CU_ASSERT_FATAL(gw_start(&g2, "nometrics", "--metricsAllow=10.9.9.9", "--wsCheck=off", NULL) == 0);
     CU_ASSERT(tu_http_get(g2.ws_port, "/metrics", out, sizeof out) > 0);
     CU_ASSERT(strncmp(out, "HTTP/1.1 403", 12) == 0);
@@ -769,7 +758,7 @@ static void test_ws_check_and_metrics(void)
 
 static void test_forwarded_for_from_trusted_proxy(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "xff", "--trustedProxies=127.0.0.0/8", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Xff:0", KEY) == 0);
@@ -788,6 +777,7 @@ static void test_forwarded_for_from_trusted_proxy(void)
     gw_stop(&g);
 
     /* The same header from a peer that is not a trusted proxy is ignored. */
+    g = (struct launch_gw){0}; /* fresh ports: launch_gw_init keeps those already set */
     CU_ASSERT_FATAL(gw_start(&g, "xff2", "--trustedProxies=10.0.0.0/8", NULL) == 0);
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Xff:0", KEY) == 0);
     CU_ASSERT_FATAL(tu_file_contains(g.p.log, "business worker", 3000));
@@ -801,7 +791,7 @@ static void test_forwarded_for_from_trusted_proxy(void)
 
 static void test_text_protocol(void)
 {
-    struct gw g = {0};
+    struct launch_gw g = {0};
     char opt[100];
     int port = tu_free_port();
     snprintf(opt, sizeof opt, "--listen=text://127.0.0.1:%d", port);
@@ -847,7 +837,7 @@ static void test_websocket_connect_body_is_phps(void)
     const char *req = json_string_value(json_object_get(vec, "handshake_request"));
     json_t *bs = json_object_get(json_object_get(vec, "fields"), "body_serialized");
     CU_ASSERT_FATAL(req && bs);
-    struct gw g = {0};
+    struct launch_gw g = {0};
     CU_ASSERT_FATAL(gw_start(&g, "golden", "--proxyProtocol=on", NULL) == 0);
     struct fakebw bw;
     CU_ASSERT_FATAL(fakebw_worker(&bw, g.lan_port, "Gold:0", KEY) == 0);

@@ -49,8 +49,7 @@ static int start_all(void)
     launch_gw_spawn(&gw2, dir, "gateway-2", reg_port, KEY);
     launch_business(&bw, dir, "business", reg_port, "apps/echo.so", NAME, 1, KEY);
     launch_spawn(&bw);
-    const char *line = "business worker 127.0.0.1:" NAME ":0 connected";
-    return launch_ready(&gw1.p, 0, line, 8000) == 0 && launch_ready(&gw2.p, 0, line, 8000) == 0 ? 0 : -1;
+    return launch_gw_linked(&gw1, NAME, 1, 8000) == 0 && launch_gw_linked(&gw2, NAME, 1, 8000) == 0 ? 0 : -1;
 }
 
 static int stop_all(void)

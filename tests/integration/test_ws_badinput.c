@@ -32,19 +32,13 @@
 static char dir[64];
 static int reg_port;
 static struct launch reg, bw;
-struct gw {
-    struct launch p;
-    int ws_port, lan_port;
-};
-static struct gw main_gw, lim_gw, slow_gw;
+static struct launch_gw main_gw, lim_gw, slow_gw;
 static int by = -1; /* the bystander, on main_gw */
 
 /* Started, not waited for: the first echo through it is the readiness. */
-static void spawn_gateway(struct gw *g, const char *name, const char *extra)
+static void spawn_gateway(struct launch_gw *g, const char *name, const char *extra)
 {
-    g->ws_port = tu_free_port();
-    g->lan_port = tu_free_port();
-    launch_gateway(&g->p, dir, name, g->ws_port, g->lan_port, reg_port, KEY);
+    launch_gw_init(g, dir, name, reg_port, KEY);
     launch_set(&g->p, "%s", extra);
     launch_spawn(&g->p);
 }

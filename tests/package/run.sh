@@ -43,25 +43,7 @@ U=gatewayworker
 UNIT=/lib/systemd/system/gatewayworker@.service
 T=$(mktemp -d /tmp/gw-test-package.XXXXXX)
 chmod 755 "$T"
-pass=0
-fail=0
-ok() {
-    pass=$((pass + 1))
-    echo "ok   $*"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $*"
-}
-# check DESCRIPTION COMMAND...: the command's output goes to $T/last.out.
-check() {
-    local d=$1
-    shift
-    if "$@" >"$T/last.out" 2>&1; then ok "$d"; else
-        bad "$d"
-        sed 's/^/     | /' "$T/last.out" | tail -20
-    fi
-}
+. "$top/tests/support/checks.sh"
 
 # ---- free ports on 127.0.0.1, below the ephemeral range ----
 . "$top/tests/support/ports.sh"

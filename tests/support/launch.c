@@ -139,14 +139,50 @@ void launch_gateway(struct launch *p, const char *dir, const char *tag, int ws_p
     launch_set(p, "--lanIp=127.0.0.1");
 }
 
-pid_t launch_gw_spawn(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key)
+void launch_gw_init(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key)
 {
     if (g->ws_port <= 0)
         g->ws_port = tu_free_port();
     if (g->lan_port <= 0)
         g->lan_port = tu_free_port();
     launch_gateway(&g->p, dir, tag, g->ws_port, g->lan_port, reg_port, key);
+}
+
+pid_t launch_gw_spawn(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key)
+{
+    launch_gw_init(g, dir, tag, reg_port, key);
     return launch_spawn(&g->p);
+}
+
+int launch_gw_ready(const struct launch_gw *g, int timeout_ms)
+{
+    return launch_ready(&g->p, g->lan_port, NULL, timeout_ms);
+}
+
+int launch_gw_start(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key,
+                    int timeout_ms)
+{
+    if (launch_gw_spawn(g, dir, tag, reg_port, key) < 0)
+        return -1;
+    return launch_gw_ready(g, timeout_ms);
+}
+
+int launch_gw_linked(const struct launch_gw *g, const char *name, int count, int timeout_ms)
+{
+    char line[128];
+    for (int i = 0; i < count; i++) {
+        snprintf(line, sizeof line, "business worker 127.0.0.1:%s:%d connected", name, i);
+        if (launch_ready(&g->p, 0, line, timeout_ms) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int launch_gw_stop(struct launch_gw *g, int timeout_ms)
+{
+    int rc = launch_stop(&g->p, timeout_ms);
+    launch_free(&g->p);
+    return rc;
 }
 
 void launch_business(struct launch *p, const char *dir, const char *tag, int reg_port, const char *app_so,

@@ -52,9 +52,24 @@ struct launch_gw {
     struct launch p;
     int ws_port, lan_port;
 };
-/* Picks the ports that are still 0, sets a gateway's settings (tag, register
- * port, key) and starts it; its pid. Readiness is the caller's. */
+/* Picks the ports that are still 0 and sets a gateway's settings (tag,
+ * register port, key); more can be added with launch_set before it starts. */
+void launch_gw_init(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key);
+/* launch_gw_init + launch_spawn; its pid. Readiness is the caller's. */
 pid_t launch_gw_spawn(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key);
+/* 0 once the gateway's internal port accepts a connection: a business worker
+ * or GatewayClient link can be made, and the client port, bound before it,
+ * is listening too. Not that any worker has linked. */
+int launch_gw_ready(const struct launch_gw *g, int timeout_ms);
+/* launch_gw_spawn + launch_gw_ready: a gateway of its own for one case. */
+int launch_gw_start(struct launch_gw *g, const char *dir, const char *tag, int reg_port, const char *key,
+                    int timeout_ms);
+/* 0 once the business processes name:0 .. name:count-1 have linked to g:
+ * its current log says "business worker 127.0.0.1:name:i connected" for
+ * each, each line waited for up to timeout_ms. */
+int launch_gw_linked(const struct launch_gw *g, const char *name, int count, int timeout_ms);
+/* launch_stop + launch_free; 0 when it exited with status 0. */
+int launch_gw_stop(struct launch_gw *g, int timeout_ms);
 void launch_business(struct launch *p, const char *dir, const char *tag, int reg_port, const char *app_so,
                      const char *name, int count, const char *key);
 
