@@ -134,6 +134,7 @@ static int on_established(struct clients *cs, struct lws *wsi, struct client *c)
     size_t tls_head_len = 0;
     char *tls_head = wsguard_take_head(fd, &tls_head_len); /* wss: the decrypted head */
     wsguard_established(fd, wsi);
+    listen_handshake_over(cs, fd);
     if (cs->gw->cfg->wsCheck) {
         char uri[sizeof WSCHECK_PATH + 1] = "";
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, WSCHECK_PATH) == 0)
@@ -383,7 +384,7 @@ static int on_metrics(struct clients *cs, struct lws *wsi)
                                 st.bytes_out, st.in_per_second, st.out_per_second, lan_worker_count(lan),
                                 lan_link_count(lan), lan_pending_count(lan), lan_dropped_events(lan),
                                 st.slow_closes, st.heartbeat_closes, st.waiting_to_write, st.direct_partial_writes,
-                                st.uring_sends};
+                                st.uring_sends, st.tls_accept_pauses};
     struct buf out = BUF_INIT;
     int rc = metrics_format(&m, &out) < 0 || buf_append(&out, "", 1) < 0
                  ? http_reply(wsi, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n")
@@ -431,6 +432,7 @@ int clients_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return c->gc ? on_writeable(cs, wsi, c) : 0;
     case LWS_CALLBACK_CLOSED:
         wsguard_forget(lws_get_socket_fd(wsi));
+        listen_handshake_over(cs, lws_get_socket_fd(wsi));
         on_closed(cs, c);
         return 0;
     case LWS_CALLBACK_RAW_CLOSE:
@@ -448,6 +450,7 @@ int clients_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_RAW_WRITEABLE:
         return c->gc ? on_writeable(cs, wsi, c) : 0;
     case LWS_CALLBACK_HTTP: {
+        listen_handshake_over(cs, lws_get_socket_fd(wsi)); /* https: the request came, TLS is done */
         char uri[64] = "";
         lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
         return on_http(cs, wsi, uri);
@@ -502,7 +505,7 @@ void clients_stats(const struct clients *cs, struct clients_stats *o)
     *o = (struct clients_stats){cs->nclients,   cs->msgs_in,   cs->msgs_out,    cs->bytes_in,
                                 cs->bytes_out,  cs->rate_in,   cs->rate_out,    cs->slow_closes,
                                 cs->heartbeat_kills, cs->ndirty - cs->dirty_head, cs->direct_partials,
-                                cs->ring_sends};
+                                cs->ring_sends, cs->tls_accept_pauses};
 }
 
 struct clients *clients_new(struct gateway *gw, int listen_fd, char *err, size_t errlen)

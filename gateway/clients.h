@@ -36,6 +36,7 @@ struct clients_stats {
     uint64_t waiting_to_write; /* clients whose output waits for the next write pass */
     uint64_t direct_partial_writes; /* direct sends the socket took only part of */
     uint64_t uring_sends;           /* sends that went through io_uring */
+    uint64_t tls_accept_pauses;     /* accepting paused at maxTlsHandshakes (hsgate) */
 };
 void clients_stats(const struct clients *c, struct clients_stats *out);
 

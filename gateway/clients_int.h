@@ -96,6 +96,10 @@ struct clients {
     struct lws_http_mount mounts[4]; /* /health, /metrics, /ws-check, then webRoot */
     struct trust_list trusted;        /* trustedProxies */
     struct iplimit *iplimit;          /* maxConnectionsPerIp (NULL: no limit) */
+    struct hsgate *gate;              /* wss: maxTlsHandshakes (NULL: plain, or no limit) */
+    ev_timer gate_timer;              /* while accepting is paused: the oldest handshake stops counting */
+    int gate_paused;                  /* accept_io stopped by the gate */
+    uint64_t tls_accept_pauses;
     struct preread *pre;              /* PROXY header / raw request head before lws (NULL: none needed) */
     struct tlskey ticket_keys[TLSKEYS_MAX]; /* ssl_ticket_key, read before the vhost's SSL_CTX exists */
     int nticket_keys;

@@ -46,6 +46,7 @@ struct gateway_cfg {
     long pendingTimeout;
     long pendingBufferSize;
     long maxConnectionsPerIp;
+    long maxTlsHandshakes;  /* issue 11: wss handshakes inside lws at once (hsgate.h) */
     char *clientWritePath; /* issue 11: how the flush pass writes plain ws clients */
 };
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hsgate.h"
 #include "iplimit.h"
 #include "log.h"
 #include "preread.h"
@@ -54,6 +55,58 @@ static lws_adoption_type adopt_type(const struct clients *cs)
     return LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (cs->gw->cfg->ssl_cert[0] ? LWS_ADOPT_ALLOW_SSL : 0);
 }
 
+/* ---- the wss handshake gate (hsgate.h): at most maxTlsHandshakes in lws;
+ * while it is full the listening socket is not read, so the connections
+ * wait in the kernel's accept queue in arrival order. ---- */
+
+/* A handshake counts for this long at most (a client stalled mid-handshake
+ * must not hold the gate shut; lws's own timeouts close it later). */
+#define GATE_HOLD_MS 1000
+
+static uint64_t now_ms(const struct clients *cs) { return (uint64_t)(ev_now(cs->gw->loop) * 1000.0); }
+
+/* Stops accepting until a handshake ends or the oldest stops counting. */
+static void gate_pause(struct clients *cs)
+{
+    uint64_t at = hsgate_next_expiry(cs->gate), now = now_ms(cs);
+    if (!cs->gate_paused) {
+        ev_io_stop(cs->gw->loop, &cs->accept_io);
+        cs->gate_paused = 1;
+        cs->tls_accept_pauses++;
+    }
+    ev_timer_stop(cs->gw->loop, &cs->gate_timer);
+    ev_timer_set(&cs->gate_timer, at > now ? (double)(at - now) / 1000.0 : 0.001, 0.);
+    ev_timer_start(cs->gw->loop, &cs->gate_timer);
+}
+
+static void gate_resume_if_room(struct clients *cs)
+{
+    if (!cs->gate_paused || cs->lfd < 0 || hsgate_full(cs->gate, now_ms(cs)))
+        return;
+    cs->gate_paused = 0;
+    ev_timer_stop(cs->gw->loop, &cs->gate_timer);
+    ev_io_start(cs->gw->loop, &cs->accept_io);
+}
+
+static void on_gate_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct clients *cs = w->data;
+    if (cs->lfd >= 0 && hsgate_full(cs->gate, now_ms(cs)))
+        gate_pause(cs); /* still full: wait for the next one to age */
+    else
+        gate_resume_if_room(cs);
+}
+
+void listen_handshake_over(struct clients *cs, int fd)
+{
+    if (!cs->gate)
+        return;
+    hsgate_end(cs->gate, fd);
+    gate_resume_if_room(cs);
+}
+
 /* The pre-read stage is done: hand the socket to lws with what it learned
  * attached from the start (set later, it would miss a handshake that lws
  * completes while adopting). */
@@ -61,6 +114,7 @@ static void listen_on_drop(void *ctx, int fd)
 {
     struct clients *cs = ctx;
     iplimit_release_fd(cs->iplimit, fd);
+    listen_handshake_over(cs, fd);
 }
 
 /* A WebSocket handshake lws would take wrongly (wshead.h): answered here
@@ -119,6 +173,7 @@ static void listen_on_preread(void *ctx, int fd, struct preread_info *info)
         log_warn("cannot adopt a client");
         preread_info_free(info);
         iplimit_release_fd(cs->iplimit, fd);
+        listen_handshake_over(cs, fd);
         return;
     }
     iplimit_adopted(cs->iplimit, fd, wsi);
@@ -132,6 +187,10 @@ static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < 256; i++) {
         char ip[48];
         uint16_t port;
+        if (cs->gate && hsgate_full(cs->gate, now_ms(cs))) {
+            gate_pause(cs);
+            return;
+        }
         int fd = sock_accept(cs->lfd, ip, sizeof ip, &port);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
@@ -143,6 +202,8 @@ static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
             close(fd);
             continue;
         }
+        if (cs->gate && hsgate_begin(cs->gate, fd, now_ms(cs)) < 0)
+            log_warn("out of memory: a wss handshake is not counted (maxTlsHandshakes)");
         if (cs->pre) {
             preread_start(cs->pre, fd, ip, port);
             continue;
@@ -155,6 +216,7 @@ static void listen_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         if (!wsi) {
             log_warn("cannot adopt client %s:%u", ip, port);
             iplimit_release_fd(cs->iplimit, fd);
+            listen_handshake_over(cs, fd);
         } else {
             iplimit_adopted(cs->iplimit, fd, wsi);
         }
@@ -301,6 +363,15 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
         lws_context_destroy(cs->ctx);
         return -1;
     }
+    if (tls && cfg->maxTlsHandshakes > 0) {
+        if (!(cs->gate = hsgate_new((unsigned)cfg->maxTlsHandshakes, GATE_HOLD_MS))) {
+            snprintf(err, errlen, "out of memory");
+            lws_context_destroy(cs->ctx);
+            return -1;
+        }
+        ev_timer_init(&cs->gate_timer, on_gate_timer, 0., 0.);
+        cs->gate_timer.data = cs;
+    }
     ev_io_init(&cs->accept_io, listen_on_accept, listen_fd, EV_READ);
     cs->accept_io.data = cs;
     ev_io_start(gw->loop, &cs->accept_io);
@@ -322,6 +393,8 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen)
 void listen_stop(struct clients *cs)
 {
     ev_io_stop(cs->gw->loop, &cs->accept_io);
+    if (cs->gate)
+        ev_timer_stop(cs->gw->loop, &cs->gate_timer);
     if (cs->lfd >= 0)
         close(cs->lfd);
     cs->lfd = -1;
@@ -336,6 +409,10 @@ void listen_free(struct clients *cs)
     cs->ctx = NULL;
     iplimit_free(cs->iplimit); /* after the context: destroying it releases its wsis */
     cs->iplimit = NULL;
+    if (cs->gate)
+        ev_timer_stop(cs->gw->loop, &cs->gate_timer);
+    hsgate_free(cs->gate);
+    cs->gate = NULL;
     free(cs->protocols);
     free(cs->subprotocol_names);
     cs->protocols = NULL;

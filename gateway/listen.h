@@ -16,6 +16,9 @@ int listen_setup(struct clients *cs, int listen_fd, char *err, size_t errlen);
 int listen_tune_ssl_ctx(struct clients *cs, SSL_CTX *ctx);
 /* Stops accepting and closes the listening socket (graceful stop). */
 void listen_stop(struct clients *cs);
+/* wss: fd's handshake is over (upgraded, answered or closed), so another
+ * connection may be accepted (maxTlsHandshakes, hsgate.h). */
+void listen_handshake_over(struct clients *cs, int fd);
 /* Destroys the context (every client's ON_CLOSE runs) and the tables. */
 void listen_free(struct clients *cs);
 

@@ -74,6 +74,10 @@ static const struct cfg_opt gateway_opts[] = {
      "bytes of client events held while no business worker is connected"},
     {"maxConnectionsPerIp", CFG_INT, OFF(maxConnectionsPerIp), "0", 0, 10000000,
      "client connections one address (the TCP peer) may hold at once per process, handshakes included (0 = no limit)"},
+    {"maxTlsHandshakes", CFG_INT, OFF(maxTlsHandshakes), "512", 0, 1000000,
+     "wss only: TLS handshakes one process works on at once; more connections wait in the kernel's accept "
+     "queue until one ends (libwebsockets' cost per handshake grows with the number in flight; a handshake "
+     "counts for 1 s at most; 0 = no limit)"},
     {"clientWritePath", CFG_STR, OFF(clientWritePath), "uring", 0, 0,
      "how queued frames reach plain ws:// clients: uring (a write pass's sends in one io_uring submission; "
      "direct where io_uring is unavailable or GW_NO_IO_URING is set), direct (one send() per client, past "
@@ -297,8 +301,13 @@ static void *gateway_prepare(void *cfgp, char *err, size_t errlen)
     m->lan_fds = calloc((size_t)m->count, sizeof(int));
     for (int i = 0; i < m->count; i++)
         m->client_fds[i] = m->lan_fds[i] = -1;
+    /* The client backlog is as deep as the kernel allows (net.core.somaxconn
+     * caps it: 4096 by default, 65535 with deploy/sysctl): under wss the
+     * accept queue is where a reconnect storm waits while maxTlsHandshakes
+     * are in progress (hsgate.h), and a full queue delays a connect by a
+     * SYN-ACK retransmission (1 s). */
     for (int i = 0; i < m->count; i++) {
-        m->client_fds[i] = sock_listen(cfg->listen.host, cfg->listen.port, 1, 4096, err, errlen);
+        m->client_fds[i] = sock_listen(cfg->listen.host, cfg->listen.port, 1, 65535, err, errlen);
         if (m->client_fds[i] < 0)
             goto fail;
         /* The internal port is bound on lanIp itself (§14 #3: not 0.0.0.0). */

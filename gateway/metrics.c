@@ -35,6 +35,8 @@ static const struct metric_def defs[] = {
      M(direct_partial_writes)},
     {"gateway_uring_sends_total", "counter", "Client sends submitted through io_uring (clientWritePath=uring).",
      M(uring_sends)},
+    {"gateway_tls_accept_pauses_total", "counter",
+     "Times accepting paused because maxTlsHandshakes wss handshakes were in progress.", M(tls_accept_pauses)},
 };
 
 int metrics_format(const struct metrics_gateway *m, struct buf *out)

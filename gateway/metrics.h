@@ -14,7 +14,7 @@ struct metrics_gateway {
     uint64_t in_per_second, out_per_second;
     uint64_t workers, links, held_events, dropped_events;
     uint64_t slow_closes, heartbeat_closes, waiting_to_write;
-    uint64_t direct_partial_writes, uring_sends;
+    uint64_t direct_partial_writes, uring_sends, tls_accept_pauses;
 };
 
 /* Appends every metric, each with its HELP and TYPE lines and the label

@@ -494,6 +494,8 @@ static int wss_handshake(int port, SSL_CTX *ctx, SSL_SESSION *resume, SSL_SESSIO
     int fd = tu_connect(port, 2000);
     if (fd < 0)
         return -1;
+    struct timeval tv = {10, 0}; /* a gateway that never answers fails the handshake, not the run */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     SSL *ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
     if (resume)
@@ -589,6 +591,70 @@ static void test_wss_resumes_across_gateways(void)
     int st = system(cmd);
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) != 0);
     CU_ASSERT(tu_file_contains(out, "exactly 80 random bytes", 1000));
+}
+
+/* GET path over TLS on port (one request, Connection: close): the answer,
+ * NUL-terminated, into out; its length, or -1. */
+static int wss_http_get(int port, const char *path, char *out, size_t cap)
+{
+    int fd = tu_connect(port, 2000);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    int n = -1;
+    if (SSL_connect(ssl) == 1) {
+        char req[256];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+        SSL_write(ssl, req, (int)strlen(req));
+        n = (int)ssl_read_all(ssl, out, cap);
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    tu_close(fd);
+    return n;
+}
+
+/* maxTlsHandshakes: with 2 allowed, two clients that connect and stall hold
+ * the gate for 1 s at most (not until lws's own timeout), and 16 clients
+ * handshaking at once are all served while the rest wait in the accept
+ * queue; /metrics counts the pauses. */
+static void test_wss_handshake_gate(void)
+{
+    char oc[200], ok[200];
+    make_cert("gate", 0, oc, ok);
+    struct launch_gw g = {0};
+    CU_ASSERT_FATAL(gw_start(&g, "gate", oc, ok, "--maxTlsHandshakes=2", NULL) == 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    /* two that never send a ClientHello: both counted once accepted */
+    int stall1 = tu_connect(g.ws_port, 2000), stall2 = tu_connect(g.ws_port, 2000);
+    CU_ASSERT(stall1 >= 0 && stall2 >= 0);
+    CU_ASSERT(wss_handshake(g.ws_port, ctx, NULL, NULL) == 0); /* within its 10 s: they stopped counting */
+    enum { N = 16 };
+    pid_t kids[N];
+    for (int i = 0; i < N; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0)
+            _exit(wss_handshake(g.ws_port, ctx, NULL, NULL) == 0 ? 0 : 1);
+    }
+    int served = 0;
+    for (int i = 0; i < N; i++) {
+        int st;
+        if (kids[i] > 0 && waitpid(kids[i], &st, 0) == kids[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            served++;
+    }
+    CU_ASSERT_EQUAL(served, N);
+    char m[16384];
+    CU_ASSERT(wss_http_get(g.ws_port, "/metrics", m, sizeof m) > 0);
+    const char *p = strstr(m, "gateway_tls_accept_pauses_total{process=\"0\"} ");
+    CU_ASSERT(p && strtoll(p + strlen("gateway_tls_accept_pauses_total{process=\"0\"} "), NULL, 10) >= 1);
+    SSL_CTX_free(ctx);
+    tu_close(stall1);
+    tu_close(stall2);
+    gw_stop(&g);
 }
 
 /* REMOTE_ADDR of the last ON_WEBSOCKET_CONNECT body, into out. */
@@ -879,6 +945,7 @@ int main(void)
     CU_add_test(s, "webRoot files and /health on the client port", test_web_root_and_health);
     CU_add_test(s, "configured subprotocols accepted", test_subprotocols);
     CU_add_test(s, "wss with ssl_cert/ssl_key", test_wss);
+    CU_add_test(s, "wss: maxTlsHandshakes queues handshakes, stalled clients hold it 1 s at most", test_wss_handshake_gate);
     CU_add_test(s, "wss: TLS sessions resume across gateways sharing ssl_ticket_key", test_wss_resumes_across_gateways);
     CU_add_test(s, "wss behind a PROXY header: bad handshake 400 over TLS, unmasked frame 1002", test_wss_guard_behind_proxy);
     CU_add_test(s, "PROXY protocol v1/v2 gives the client address", test_proxy_protocol);
