@@ -6,8 +6,9 @@
  * and is dropped without touching the count. */
 #include "hsgate.h"
 
+#include "fdtab.h"
+
 #include <stdlib.h>
-#include <string.h>
 
 struct hsgate_ent {
     int fd;
@@ -68,20 +69,6 @@ static void age(struct hsgate *g, uint64_t now_ms)
     }
 }
 
-static int grow_began(struct hsgate *g, int fd)
-{
-    size_t n = g->nbegan ? g->nbegan : 1024;
-    while (n <= (size_t)fd)
-        n *= 2;
-    uint64_t *b = realloc(g->began, n * sizeof *b);
-    if (!b)
-        return -1;
-    memset(b + g->nbegan, 0, (n - g->nbegan) * sizeof *b);
-    g->began = b;
-    g->nbegan = n;
-    return 0;
-}
-
 static int grow_ring(struct hsgate *g)
 {
     size_t n = g->cap ? g->cap * 2 : 256;
@@ -99,10 +86,10 @@ static int grow_ring(struct hsgate *g)
 
 int hsgate_begin(struct hsgate *g, int fd, uint64_t now_ms)
 {
-    if (fd < 0)
+    uint64_t *b = fdtab_fit(g->began, &g->nbegan, sizeof *b, fd);
+    if (!b)
         return -1;
-    if ((size_t)fd >= g->nbegan && grow_began(g, fd) < 0)
-        return -1;
+    g->began = b;
     if (g->began[fd])
         uncount(g, fd); /* the fd number was reused: that connection is gone */
     age(g, now_ms);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <uthash.h>
 
+#include "fdtab.h"
 #include "log.h"
 
 struct ipent {
@@ -80,17 +81,10 @@ int iplimit_admit(struct iplimit *il, int fd, const char *ip)
         }
         return 0;
     }
-    if ((size_t)fd >= il->nfd) {
-        size_t n = il->nfd ? il->nfd : 1024;
-        while (n <= (size_t)fd)
-            n *= 2;
-        struct ipent **b = realloc(il->byfd, n * sizeof *b);
-        if (!b)
-            return 1; /* out of memory: admit uncounted rather than refuse everyone */
-        memset(b + il->nfd, 0, (n - il->nfd) * sizeof *b);
-        il->byfd = b;
-        il->nfd = n;
-    }
+    struct ipent **b = fdtab_fit(il->byfd, &il->nfd, sizeof *b, fd);
+    if (!b)
+        return 1; /* out of memory: admit uncounted rather than refuse everyone */
+    il->byfd = b;
     if (!e) {
         if (!(e = calloc(1, sizeof *e)))
             return 1;

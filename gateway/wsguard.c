@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fdtab.h"
 #include "log.h"
 #include "sock.h"
 #include "wsconnect.h"
@@ -66,19 +67,10 @@ void wsguard_reset(int fd) { wsguard_forget(fd); }
 
 static struct guard *take(int fd)
 {
-    if (fd < 0)
+    struct guard **s = fdtab_fit(slots, &nslots, sizeof *s, fd);
+    if (!s)
         return NULL;
-    if ((size_t)fd >= nslots) {
-        size_t n = nslots ? nslots : 1024;
-        while (n <= (size_t)fd)
-            n *= 2;
-        struct guard **s = realloc(slots, n * sizeof *s);
-        if (!s)
-            return NULL;
-        memset(s + nslots, 0, (n - nslots) * sizeof *s);
-        slots = s;
-        nslots = n;
-    }
+    slots = s;
     if (!slots[fd] && (slots[fd] = calloc(1, sizeof *slots[fd])))
         wstrack_init(&slots[fd]->t, max_msg);
     return slots[fd];

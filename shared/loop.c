@@ -1,5 +1,7 @@
 #include "loop.h"
 
+#include "fdtab.h"
+
 #include <errno.h>
 #include <ev.h>
 #include <stdlib.h>
@@ -53,7 +55,7 @@ struct loop {
     struct ev_loop *ev;
     int stop;
     struct loop_fd **fds; /* indexed by fd */
-    int nfds;
+    size_t nfds;
     struct loop_tick *ticks;
     struct loop_sig *sigs;
     struct loop_timer *timers; /* uthash by id */
@@ -199,7 +201,7 @@ void loop_free(struct loop *l)
 {
     if (!l)
         return;
-    for (int i = 0; i < l->nfds; i++)
+    for (size_t i = 0; i < l->nfds; i++)
         if (l->fds[i]) {
             ev_io_stop(l->ev, &l->fds[i]->w);
             free(l->fds[i]);
@@ -270,17 +272,10 @@ int loop_add(struct loop *l, int fd, unsigned events, loop_io_cb *cb, void *data
 {
     if (fd < 0)
         return -EBADF;
-    if (fd >= l->nfds) {
-        int n = l->nfds ? l->nfds : 64;
-        while (n <= fd)
-            n *= 2;
-        struct loop_fd **v = realloc(l->fds, (size_t)n * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        memset(v + l->nfds, 0, (size_t)(n - l->nfds) * sizeof *v);
-        l->fds = v;
-        l->nfds = n;
-    }
+    struct loop_fd **v = fdtab_fit(l->fds, &l->nfds, sizeof *v, fd);
+    if (!v)
+        return -ENOMEM;
+    l->fds = v;
     struct loop_fd *f = l->fds[fd];
     if (!f) {
         if (!(f = calloc(1, sizeof *f)))
@@ -303,7 +298,7 @@ int loop_add(struct loop *l, int fd, unsigned events, loop_io_cb *cb, void *data
 
 int loop_mod(struct loop *l, int fd, unsigned events)
 {
-    struct loop_fd *f = fd >= 0 && fd < l->nfds ? l->fds[fd] : NULL;
+    struct loop_fd *f = fd >= 0 && (size_t)fd < l->nfds ? l->fds[fd] : NULL;
     if (!f || !f->cb)
         return -ENOENT;
     if (f->events == events)
@@ -318,7 +313,7 @@ int loop_mod(struct loop *l, int fd, unsigned events)
 
 void loop_del(struct loop *l, int fd)
 {
-    struct loop_fd *f = fd >= 0 && fd < l->nfds ? l->fds[fd] : NULL;
+    struct loop_fd *f = fd >= 0 && (size_t)fd < l->nfds ? l->fds[fd] : NULL;
     if (!f || !f->cb)
         return;
     ev_io_stop(l->ev, &f->w);
